@@ -1,0 +1,115 @@
+"""Settings for the demo project, driven by environment variables.
+
+See ``project/databases.py`` for the database variables, and README.md for
+the full list.
+"""
+
+import os
+from pathlib import Path
+
+from project import databases
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-demo-key-change-me-in-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "sessions_app",
+    "sessions_app.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sessions_app.middleware.CurrentCompanyMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "sessions_app.middleware.current_company_context",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "project.wsgi.application"
+
+DATABASES, SESSIONS_COMPANIES = databases.build(BASE_DIR)
+DATABASE_ROUTERS = ["sessions_app.companies.CompanyRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+LOGIN_URL = "admin:login"
+
+# --- background sessions -------------------------------------------------
+
+SESSIONS_DEBUG = os.environ.get("SESSIONS_DEBUG", "0") == "1"
+SESSIONS_BROKER = os.environ.get("SESSIONS_BROKER", "orm")  # "orm" or "redis"
+SESSIONS_DEMO_SLEEP = float(os.environ.get("SESSIONS_DEMO_SLEEP", "3"))
+
+_q_cluster = {
+    "name": "sessions",
+    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    # A session hands its own timeout to each task; this is the ceiling.
+    "timeout": 12 * 3600 + 60,
+    # Redelivery only after every possible timeout has passed; a redelivered
+    # task is a no-op anyway because the worker claims the session row once.
+    "retry": 24 * 3600 + 600,
+    "max_attempts": 1,
+    "ack_failures": True,
+    # The session registry records outcomes; django-q2 keeps no results.
+    "save_limit": -1,
+    "poll": float(os.environ.get("Q_POLL", "0.1")),
+    "catch_up": False,
+    "label": "Task queue",
+}
+if SESSIONS_BROKER == "redis":
+    _q_cluster["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+else:
+    _q_cluster["orm"] = "registry"
+Q_CLUSTER = _q_cluster
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "sessions_app": {"handlers": ["console"], "level": os.environ.get("SESSIONS_LOG_LEVEL", "INFO")},
+        "django_q": {"handlers": ["console"], "level": os.environ.get("Q_LOG_LEVEL", "INFO")},
+    },
+}

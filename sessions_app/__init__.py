@@ -1,0 +1,1 @@
+"""Background sessions for Django: Business Central's StartSession, on django-q2."""

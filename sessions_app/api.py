@@ -1,0 +1,356 @@
+"""The one door: admin, views and commands start and watch sessions through here.
+
+``start_session`` validates everything first (codeunit, company, parameter
+record, timeout, permission) and writes nothing when it raises. The session
+row is written on the registry's own connection, so it is committed at once
+whatever transaction the caller holds open, and it is enqueued only after that
+commit (or, with ``on_commit=True``, only after the caller's own commit).
+"""
+
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.utils import timezone
+
+from . import queue, runner
+from .codeunits import Codeunit, registry
+from .companies import Company, current_company, get_company
+from .conf import app_settings
+from .exceptions import (
+    RecordValidationError,
+    SessionNotFound,
+    SessionStartError,
+    SessionWaitTimeout,
+    UnknownCodeunit,
+    UnknownCompany,
+)
+from .models import BackgroundSession, Mode, SessionEvent, Status
+from .records import ParameterRecord
+
+logger = logging.getLogger("sessions_app")
+
+__all__ = [
+    "start_session",
+    "try_start_session",
+    "run_codeunit",
+    "wait_session",
+    "is_session_active",
+    "get_session",
+]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    codeunit: Codeunit
+    company: Company
+    record: ParameterRecord
+    timeout: timedelta
+    user: Any
+
+
+def _prepare(codeunit, company, params, timeout, user) -> _Prepared:
+    """Validate a start request; raise ``SessionStartError`` naming the first bad part."""
+    try:
+        cu = registry.get(codeunit)
+    except UnknownCodeunit as e:
+        raise SessionStartError("unknown_codeunit", str(e)) from e
+
+    if company is None:
+        company = current_company()
+        if company is None:
+            raise SessionStartError("unknown_company", "No company given and there is no current company.")
+    try:
+        company = get_company(company)
+    except UnknownCompany as e:
+        raise SessionStartError("unknown_company", str(e)) from e
+
+    try:
+        record = cu.params.validate(params)
+    except RecordValidationError as e:
+        raise SessionStartError("invalid_params", str(e), errors=e.errors) from e
+
+    if timeout is None:
+        timeout = app_settings.DEFAULT_TIMEOUT
+    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        timeout = timedelta(seconds=timeout)
+    if not isinstance(timeout, timedelta) or not timedelta(seconds=1) <= timeout <= app_settings.MAX_TIMEOUT:
+        message = f"Timeout {timeout!r} must be between 1 second and {app_settings.MAX_TIMEOUT}."
+        raise SessionStartError("invalid_params", message, errors={"timeout": [message]})
+
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
+    if user is not None and not user.has_perm("sessions_app.start_session"):
+        raise SessionStartError("permission_denied", f"User {user.get_username()!r} may not start sessions.")
+    return _Prepared(cu, company, record, timeout, user)
+
+
+def _new_session(p: _Prepared, *, mode: str, status: str, key: str | None) -> BackgroundSession:
+    return BackgroundSession(
+        codeunit_id=p.codeunit.id,
+        codeunit_name=p.codeunit.name,
+        company=p.company.name,
+        params=p.record.to_json(),
+        user=p.user,
+        username=p.user.get_username() if p.user is not None else "",
+        mode=mode,
+        status=status,
+        timeout=p.timeout,
+        key=key,
+    )
+
+
+def _registry():
+    return BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+
+
+def start_session(
+    codeunit,
+    *,
+    company=None,
+    params=None,
+    timeout=None,
+    on_commit: bool = False,
+    key: str | None = None,
+    user=None,
+    debug: bool | None = None,
+) -> BackgroundSession:
+    """Start ``codeunit`` in a background session and return its registry row.
+
+    ``codeunit`` is an id, a name or the registered function; ``company`` a
+    company name (default: the current company); ``params`` a dict or a
+    parameter record; ``timeout`` a ``timedelta`` or seconds. With
+    ``on_commit=True`` the session is queued only once the caller's open
+    transactions commit, and cancelled if they roll back. A ``key`` that was
+    used before returns that session instead of starting another. ``debug``
+    runs it inline now (default: ``SESSIONS_DEBUG``).
+
+    Raise ``SessionStartError`` (``.reason``) when it cannot start; nothing is
+    written or enqueued then.
+    """
+    prepared = _prepare(codeunit, company, params, timeout, user)
+    if key is not None:
+        if not isinstance(key, str) or not 0 < len(key) <= 200:
+            raise SessionStartError(
+                "invalid_params", "key must be 1 to 200 characters.", {"key": ["1 to 200 characters."]}
+            )
+        existing = _find_key(key)
+        if existing is not None:
+            return existing
+    if debug is None:
+        debug = app_settings.DEBUG
+    if debug:
+        session, _ = _run_inline(prepared, key=key)
+        return session
+
+    waiting_on = _open_caller_transactions() if on_commit else []
+    status = Status.PENDING if waiting_on else Status.QUEUED
+    session = _new_session(prepared, mode=Mode.BACKGROUND, status=status, key=key)
+    try:
+        if status == Status.QUEUED:
+            _create_and_enqueue(session)
+        else:
+            _create(session, SessionEvent.Kind.CREATED, f"waiting for commit on {', '.join(waiting_on)}")
+            _enqueue_after_commit(session.id, waiting_on)
+    except IntegrityError:
+        existing = _find_key(key) if key else None
+        if existing is None:
+            raise
+        return existing
+    logger.info(
+        "session=%s codeunit=%s company=%s %s", session.id, session.codeunit_id, session.company, session.status
+    )
+    return session
+
+
+def try_start_session(codeunit, **kwargs) -> BackgroundSession | None:
+    """Like ``start_session``, but return ``None`` when it cannot start (AL's ``if StartSession(...)``)."""
+    try:
+        return start_session(codeunit, **kwargs)
+    except SessionStartError as e:
+        logger.info("session not started: %s (%s)", e, e.reason)
+        return None
+
+
+def _find_key(key: str) -> BackgroundSession | None:
+    try:
+        return _registry().filter(key=key).first()
+    except DatabaseError as e:
+        raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
+
+
+def _create(session: BackgroundSession, kind: str, message: str = "") -> None:
+    try:
+        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+            session.save(using=app_settings.REGISTRY_ALIAS, force_insert=True)
+            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session=session, kind=kind, message=message)
+    except DatabaseError as e:
+        if isinstance(e, IntegrityError):
+            raise
+        raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
+
+
+def _create_and_enqueue(session: BackgroundSession) -> None:
+    """Write the row and hand it to the queue, or leave nothing behind."""
+    session.queued_at = timezone.now()
+    session.task_id = queue.new_task_id()
+    if queue.uses_orm_broker():
+        # Row and queue entry in one registry transaction: both or neither.
+        try:
+            with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+                _create(session, SessionEvent.Kind.QUEUED)
+                queue.push(queue.build_package(session))
+        except DatabaseError as e:
+            if isinstance(e, IntegrityError):
+                raise
+            raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
+        return
+    _create(session, SessionEvent.Kind.QUEUED)
+    # The row is committed: a worker that gets the task at once will find it.
+    try:
+        queue.push(queue.build_package(session))
+    except Exception as e:
+        _registry().filter(pk=session.pk).delete()
+        raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
+
+
+def _open_caller_transactions() -> list[str]:
+    """Return the aliases on which this thread is inside an atomic block (the registry excepted)."""
+    return [
+        conn.alias
+        for conn in connections.all(initialized_only=True)
+        if conn.alias != app_settings.REGISTRY_ALIAS and conn.in_atomic_block
+    ]
+
+
+class _CommitWatch:
+    """Queue a pending session when every watched transaction has committed.
+
+    Django has no rollback hook, but it drops the on-commit callbacks of a
+    transaction that rolls back. Each callback holds this object; when the
+    last one is gone and not every alias committed, the caller rolled back,
+    and the finalizer cancels the session.
+    """
+
+    def __init__(self, session_id: int, aliases: list[str]):
+        self.session_id = session_id
+        self.waiting = set(aliases)
+        self.done = [False]
+        weakref.finalize(self, _cancel_unless_done, session_id, self.done)
+
+    def committed(self, alias: str) -> None:
+        self.waiting.discard(alias)
+        if not self.waiting and not self.done[0]:
+            self.done[0] = True
+            _queue_pending(self.session_id)
+
+
+def _enqueue_after_commit(session_id: int, aliases: list[str]) -> None:
+    watch = _CommitWatch(session_id, aliases)
+    for alias in aliases:
+        transaction.on_commit(lambda alias=alias, watch=watch: watch.committed(alias), using=alias)
+
+
+def _queue_pending(session_id: int) -> None:
+    session = _registry().get(pk=session_id)
+    if _registry().filter(pk=session_id, status=Status.PENDING).update(status=Status.QUEUED):
+        session.status = Status.QUEUED
+        try:
+            with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+                session.task_id = queue.new_task_id()
+                _registry().filter(pk=session_id).update(task_id=session.task_id, queued_at=timezone.now())
+                SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
+                    session_id=session_id, kind=SessionEvent.Kind.QUEUED, message="caller committed"
+                )
+                queue.push(queue.build_package(session))
+        except Exception as e:
+            logger.exception("session=%s could not be queued after commit", session_id)
+            _registry().filter(pk=session_id).update(
+                status=Status.FAILED, finished_at=timezone.now(), error=f"Could not be queued: {e}"
+            )
+
+
+def _cancel_unless_done(session_id: int, done: list) -> None:
+    if done[0]:
+        return
+    try:
+        if (
+            _registry()
+            .filter(pk=session_id, status=Status.PENDING)
+            .update(status=Status.CANCELLED, finished_at=timezone.now())
+        ):
+            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
+                session_id=session_id, kind=SessionEvent.Kind.CANCELLED, message="caller rolled back"
+            )
+            logger.info("session=%s cancelled: the caller rolled back", session_id)
+    except Exception:
+        logger.exception("session=%s: could not record the caller's rollback", session_id)
+
+
+def _run_inline(p: _Prepared, *, key: str | None = None) -> tuple[BackgroundSession, BaseException | None]:
+    session = _new_session(p, mode=Mode.INLINE, status=Status.QUEUED, key=key)
+    _create(session, SessionEvent.Kind.CREATED, "inline (debug)")
+    claimed = runner.claim(session.id)
+    if claimed is None:  # pragma: no cover - the row was just written by us
+        raise SessionStartError("unavailable", f"Session {session.id} could not be claimed.")
+    error = runner.execute_claimed(claimed)
+    return claimed, error
+
+
+def run_codeunit(codeunit, *, company=None, params=None, user=None, raise_errors: bool = True) -> BackgroundSession:
+    """Run ``codeunit`` inline, now, in this thread (Business Central's ``Codeunit.Run``).
+
+    The same runner, transaction and registry row as a background session, so a
+    debugger stops in the codeunit. Return the finished session. If the
+    codeunit raises, the failure is recorded and the exception re-raised, or,
+    with ``raise_errors=False``, the failed session is returned.
+    """
+    prepared = _prepare(codeunit, company, params, None, user)
+    session, error = _run_inline(prepared)
+    if error is not None and raise_errors:
+        raise error
+    return session
+
+
+def get_session(session_id) -> BackgroundSession:
+    """Return the session with this id; raise ``SessionNotFound``."""
+    try:
+        session_id = int(session_id)
+    except (TypeError, ValueError):
+        raise SessionNotFound(session_id) from None
+    session = _registry().filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound(session_id)
+    return session
+
+
+def is_session_active(session_id) -> bool:
+    """Return True while the session is pending, queued or running; False otherwise or if unknown."""
+    try:
+        return get_session(session_id).is_active
+    except SessionNotFound:
+        return False
+
+
+def wait_session(session_id, timeout: float | timedelta | None = None, poll: float = 0.05) -> BackgroundSession:
+    """Wait until the session has finished and return it.
+
+    Raise ``SessionWaitTimeout`` if it is still active after ``timeout``
+    seconds (``None``: wait for ever), ``SessionNotFound`` if it does not exist.
+    """
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = poll
+    while True:
+        session = get_session(session_id)
+        if not session.is_active:
+            return session
+        if deadline is not None and time.monotonic() >= deadline:
+            raise SessionWaitTimeout(session.id, timeout, session.status)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class SessionsConfig(AppConfig):
+    name = "sessions_app"
+    label = "sessions_app"
+    verbose_name = "Background sessions"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Import every installed app's codeunits.py so the registry is complete
+        # before any session starts or runs.
+        autodiscover_modules("codeunits")

@@ -1,0 +1,145 @@
+"""Companies: each one a database alias, and the current company of this context.
+
+The current company lives in a ``ContextVar``: middleware sets it for a web
+request, ``--company`` for a command, the runner for a session. The router
+sends company-scoped models to the current company's alias and never falls
+back to ``default``.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.apps import apps
+
+from .conf import app_settings
+from .exceptions import NoCurrentCompany, UnknownCompany
+
+
+@dataclass(frozen=True)
+class Company:
+    name: str
+    alias: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_current: ContextVar[Company | None] = ContextVar("sessions_current_company", default=None)
+
+CONTROL_APPS = {"admin", "auth", "contenttypes", "sessions", "messages", "staticfiles"}
+
+
+def all_companies() -> list[Company]:
+    """Return every configured company, in settings order."""
+    return [Company(name, alias) for name, alias in app_settings.COMPANIES.items()]
+
+
+def get_company(name: "str | Company") -> Company:
+    """Return the company called ``name``; raise ``UnknownCompany`` if there is none."""
+    if isinstance(name, Company):
+        name = name.name
+    if not isinstance(name, str):
+        raise UnknownCompany(name)
+    alias = app_settings.COMPANIES.get(name)
+    if alias is None:
+        raise UnknownCompany(name)
+    return Company(name, alias)
+
+
+def company_aliases() -> set[str]:
+    return set(app_settings.COMPANIES.values())
+
+
+def current_company() -> Company | None:
+    """Return the company of this context, or ``None``."""
+    return _current.get()
+
+
+def require_company(model_label: str = "This operation") -> Company:
+    company = _current.get()
+    if company is None:
+        raise NoCurrentCompany(model_label)
+    return company
+
+
+@contextmanager
+def use_company(name: "str | Company | None") -> Iterator[Company | None]:
+    """Make ``name`` the current company inside the block (``None`` clears it)."""
+    company = None if name is None else get_company(name)
+    token = _current.set(company)
+    try:
+        yield company
+    finally:
+        _current.reset(token)
+
+
+def set_current_company(name: "str | Company | None") -> Company | None:
+    """Set the current company for the rest of this context (commands, middleware)."""
+    company = None if name is None else get_company(name)
+    _current.set(company)
+    return company
+
+
+def is_company_scoped(model) -> bool:
+    return bool(getattr(model, "company_scoped", False))
+
+
+class CompanyRouter:
+    """Route company-scoped models to the current company, the registry to its alias.
+
+    * company-scoped models (``company_scoped = True``): the current company's
+      alias, else ``NoCurrentCompany``; an instance loaded from a company stays
+      there.
+    * this app's registry models and django-q2: the registry alias.
+    * everything else: ``default``.
+    """
+
+    def _control_alias(self, model) -> str:
+        if model._meta.app_label == "django_q" or getattr(model, "registry_model", False):
+            return app_settings.REGISTRY_ALIAS
+        return "default"
+
+    def _route(self, model, **hints) -> str:
+        if is_company_scoped(model):
+            instance = hints.get("instance")
+            if instance is not None and instance._state.db in company_aliases():
+                return instance._state.db
+            return require_company(model._meta.label).alias
+        return self._control_alias(model)
+
+    def db_for_read(self, model, **hints):
+        return self._route(model, **hints)
+
+    def db_for_write(self, model, **hints):
+        return self._route(model, **hints)
+
+    def allow_relation(self, obj1, obj2, **hints):
+        scoped = is_company_scoped(type(obj1)), is_company_scoped(type(obj2))
+        if any(scoped):
+            return obj1._state.db == obj2._state.db
+        return True
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        # Migrations pass historical models, which lack our class attributes:
+        # look the current model up by name.
+        model = None
+        if model_name is not None:
+            try:
+                model = apps.get_model(app_label, model_name)
+            except LookupError:
+                model = hints.get("model")
+        if db in company_aliases():
+            return model is not None and is_company_scoped(model)
+        if model is not None and is_company_scoped(model):
+            return False
+        if db == app_settings.REGISTRY_ALIAS:
+            if model is None:
+                return app_label == "django_q"
+            return self._control_alias(model) == db
+        if db == "default":
+            if model is None:
+                return app_label != "django_q"
+            return self._control_alias(model) == "default"
+        return None

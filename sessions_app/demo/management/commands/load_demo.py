@@ -1,0 +1,50 @@
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from sessions_app.companies import all_companies, use_company
+from sessions_app.demo.models import Customer, Vendor
+
+CUSTOMERS = [
+    ("C00010", "Adatum Corporation"),
+    ("C00020", "Trey Research"),
+    ("C00030", "School of Fine Art"),
+    ("C00040", "Alpine Ski House"),
+    ("C00050", "Relecloud"),
+]
+VENDORS = [
+    ("V00010", "Fabrikam, Inc."),
+    ("V00020", "First Up Consultants"),
+    ("V00030", "Graphic Design Institute"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo customers and vendors into every company and set the admin user's password."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
+
+    def handle(self, *args, **options):
+        for company in all_companies():
+            with use_company(company), transaction.atomic(using=company.alias):
+                for no, name in CUSTOMERS:
+                    Customer.objects.update_or_create(no=no, defaults={"name": f"{name} ({company.name})"})
+                for no, name in VENDORS:
+                    Vendor.objects.update_or_create(no=no, defaults={"name": name})
+            self.stdout.write(f"{company.name}: {len(CUSTOMERS)} customers, {len(VENDORS)} vendors")
+        if options["no_user"]:
+            return
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=options["username"], defaults={"is_staff": True, "is_superuser": True}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(self.style.SUCCESS(f"Admin user: {user.username}  password: {password}"))

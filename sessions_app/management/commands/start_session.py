@@ -1,0 +1,143 @@
+import time
+
+from django.core.management.base import CommandError
+
+from sessions_app import api
+from sessions_app.exceptions import SessionStartError
+from sessions_app.models import SessionEvent
+
+from ._base import EXIT_SESSION_FAILED, FAILED_STATUSES, SessionsCommand, bad_input, isatty
+
+
+def parse_param(text: str) -> tuple[str, str]:
+    import argparse
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return name.strip(), value
+
+
+def positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+class Command(SessionsCommand):
+    help = (
+        "Start a codeunit in a background session and print its id. "
+        "Exit 0: started (or, with --wait, succeeded); 1: the session failed, timed out or was stopped; "
+        "2: bad input (nothing was started)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("codeunit", help="codeunit id or name")
+        parser.add_argument("--company", help="company name (default: the first company)")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            type=parse_param,
+            metavar="KEY=VALUE",
+            help="a parameter record field; repeat for each field",
+        )
+        parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        parser.add_argument("--on-commit", action="store_true", help="queue only after the caller commits")
+        parser.add_argument("--key", help="idempotency key: a used key returns that session")
+        parser.add_argument("--debug", action="store_true", help="run inline in this process")
+        parser.add_argument("--wait", action="store_true", help="wait, show progress, print the outcome")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args, **options):
+        params: dict[str, str] = {}
+        for name, value in options["param"]:
+            if name in params:
+                raise bad_input(f"--param {name} is given twice.")
+            params[name] = value
+        company = options["company"]
+        if company is None:
+            from sessions_app.companies import all_companies
+
+            companies = all_companies()
+            company = companies[0].name if companies else None
+        try:
+            session = api.start_session(
+                options["codeunit"],
+                company=company,
+                params=params,
+                timeout=options["timeout"],
+                on_commit=options["on_commit"],
+                key=options["key"],
+                debug=True if options["debug"] else False,
+            )
+        except SessionStartError as e:
+            message = "Invalid parameters:" if e.errors else str(e)
+            if e.errors:
+                message += "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in e.errors.items())
+            raise bad_input(message) from e
+
+        if not options["json"]:
+            self.stdout.write(str(session.id))
+            self.stdout.write(
+                f"Session {session.id}: {session.codeunit_id} {session.codeunit_name} in {session.company} ({session.status})"
+            )
+        if options["wait"] and session.is_active:
+            session = self._wait(session, quiet=options["json"])
+        if options["json"]:
+            self.write_json(session.as_dict())
+        elif not session.is_active:
+            self._print_outcome(session)
+        if not session.is_active and session.status in FAILED_STATUSES:
+            raise CommandError(f"Session {session.id} {session.status}.", returncode=EXIT_SESSION_FAILED)
+
+    def _wait(self, session, quiet: bool):
+        from tqdm import tqdm
+
+        bar = None
+        if not quiet and isatty(self.stdout):
+            bar = tqdm(total=None, desc=f"Session {session.id}", unit="step", file=self.stderr._out)
+        last_event = 0
+        try:
+            while True:
+                session = api.get_session(session.id)
+                if not quiet:
+                    for event in SessionEvent.objects.filter(
+                        session_id=session.id, id__gt=last_event, kind=SessionEvent.Kind.LOG
+                    ):
+                        last_event = event.id
+                        line = f"  {event.at:%H:%M:%S} {event.message}"
+                        bar.write(line) if bar else self.stdout.write(line)
+                if bar is not None and session.progress_total:
+                    bar.total = session.progress_total
+                    bar.n = session.progress_done or 0
+                    bar.set_postfix_str(session.progress_message)
+                    bar.refresh()
+                if not session.is_active:
+                    return session
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            raise CommandError(
+                f"Stopped waiting; session {session.id} is still {session.status}.", returncode=130
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _print_outcome(self, session):
+        elapsed = session.elapsed
+        line = f"Session {session.id} {session.status}"
+        if elapsed is not None:
+            line += f" in {elapsed.total_seconds():.3f}s"
+        style = self.style.SUCCESS if session.status == "succeeded" else self.style.ERROR
+        self.stdout.write(style(line))
+        if session.result is not None:
+            self.stdout.write(f"Result: {session.result}")
+        if session.error:
+            self.stdout.write(f"Error: {session.error}")

@@ -1,0 +1,73 @@
+"""Hand a session to django-q2: one small signed task carrying only the session id.
+
+``async_task`` is not used: with the ORM broker it closes "stale" connections,
+which can silently end a caller's open transaction on a company alias. Here
+the ORM broker's queue row is written through the registry's own connection,
+and the Redis broker gets a plain ``RPUSH``; both only after the session row is
+committed, so a worker always finds it.
+"""
+
+import logging
+
+from django.utils import timezone
+
+from .conf import app_settings
+
+logger = logging.getLogger("sessions_app")
+
+TASK_FUNC = "sessions_app.runner.execute"
+_broker = None
+
+
+def broker():
+    """Return django-q2's configured broker, made once per process."""
+    global _broker
+    if _broker is None:
+        from django_q.brokers import get_broker
+
+        _broker = get_broker()
+    return _broker
+
+
+def uses_orm_broker() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and not Conf.BROKER_CLASS
+
+
+def new_task_id() -> str:
+    from django_q.humanhash import uuid as q_uuid
+
+    return q_uuid()[1]
+
+
+def build_package(session) -> bytes:
+    """Return the signed django-q2 package for ``session`` (its ``task_id`` must be set)."""
+    from django_q.signals import pre_enqueue
+    from django_q.signing import SignedPackage
+
+    task = {
+        "id": session.task_id,
+        "name": f"session-{session.id}",
+        "func": TASK_FUNC,
+        "args": (session.id,),
+        "kwargs": {},
+        # django-q2 kills the worker a little after this; the session's own
+        # timeout handling runs first.
+        "timeout": max(1, int(session.timeout.total_seconds())),
+        "ack_failure": True,
+        "started": timezone.now(),
+    }
+    pre_enqueue.send(sender="django_q", task=task)
+    return SignedPackage.dumps(task)
+
+
+def push(payload: bytes) -> None:
+    """Put a signed package on the queue. Raise on any broker failure."""
+    b = broker()
+    if uses_orm_broker():
+        from django_q.models import OrmQ
+
+        OrmQ.objects.using(app_settings.REGISTRY_ALIAS).create(key=b.list_key, payload=payload, lock=timezone.now())
+    else:
+        b.enqueue(payload)

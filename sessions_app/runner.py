@@ -1,0 +1,173 @@
+"""The runner: the one place a codeunit is executed, in the background or inline.
+
+The transaction boundary is here and nowhere else: the codeunit runs inside
+``transaction.atomic(using=<company alias>)`` with its company current. The
+session's bookkeeping (claimed, finished, failed) goes to the registry alias
+outside that block, so a failure is recorded although the codeunit's writes
+roll back.
+"""
+
+import logging
+import os
+import socket
+import time
+import traceback as traceback_module
+from contextlib import contextmanager
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, transaction
+from django.utils import timezone
+from django_q.exceptions import TimeoutException
+
+from .codeunits import registry
+from .companies import get_company, use_company
+from .conf import app_settings
+from .context import SessionContext
+from .exceptions import SessionError, SessionStopped
+from .models import BackgroundSession, SessionEvent, Status
+
+logger = logging.getLogger("sessions_app")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute(session_id: int) -> None:
+    """django-q2's entry point: run session ``session_id`` once. Never raises."""
+    try:
+        run(session_id)
+    except Exception:  # the session row already says why; keep the worker serving
+        logger.exception("session=%s could not be run", session_id)
+
+
+def run(session_id: int) -> BackgroundSession | None:
+    """Claim and run a queued session. Return it finished, or ``None`` if it was not ours to run."""
+    session = claim(session_id)
+    if session is None:
+        return None
+    execute_claimed(session)
+    return session
+
+
+def claim(session_id: int) -> BackgroundSession | None:
+    """Mark the session running, once. A redelivered or cancelled session returns ``None``."""
+    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    deadline = time.monotonic() + app_settings.CLAIM_WAIT
+    while True:
+        now = timezone.now()
+        claimed = sessions.filter(pk=session_id, status=Status.QUEUED).update(
+            status=Status.RUNNING, started_at=now, worker=worker_name()
+        )
+        if claimed:
+            session = sessions.get(pk=session_id)
+            _event(session, SessionEvent.Kind.STARTED, f"on {session.worker}")
+            return session
+        if sessions.filter(pk=session_id).exists() or time.monotonic() > deadline:
+            logger.warning("session=%s not claimed: not queued (redelivered, cancelled or unknown)", session_id)
+            return None
+        time.sleep(0.05)
+
+
+@contextmanager
+def _company_transaction(alias: str):
+    """``atomic(using=alias)``; on SQLite, take the write lock up front.
+
+    A deferred SQLite transaction that reads and then writes fails at once
+    with "database is locked" when another writer got in between; an
+    immediate one waits its turn instead.
+    """
+    conn = connections[alias]
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
+        with transaction.atomic(using=alias):
+            yield
+        return
+    conn.ensure_connection()
+    previous = conn.transaction_mode
+    conn.transaction_mode = "IMMEDIATE"
+    try:
+        with transaction.atomic(using=alias):
+            yield
+    finally:
+        conn.transaction_mode = previous
+
+
+def _load_user(session):
+    if session.user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=session.user_id).first()
+
+
+def execute_claimed(session: BackgroundSession) -> BaseException | None:
+    """Run a claimed session's codeunit and record its outcome.
+
+    Return the exception the codeunit raised (already recorded), or ``None``.
+    ``KeyboardInterrupt`` and ``SystemExit`` are recorded and re-raised.
+    """
+    logger.info(
+        "session=%s codeunit=%s company=%s mode=%s started",
+        session.id,
+        session.codeunit_id,
+        session.company,
+        session.mode,
+    )
+    try:
+        cu = registry.get(session.codeunit_id)
+        record = cu.params.from_json(session.params)
+        company = get_company(session.company)
+        context = SessionContext(session, company, user=_load_user(session))
+    except SessionError as e:
+        # A row that names no registered codeunit (or was tampered with) is refused, not run.
+        _finish(session, Status.FAILED, error=f"Refused: {e}", tb="")
+        return e
+
+    try:
+        with use_company(company), _company_transaction(company.alias):
+            result = cu.func(record, context)
+            # A result that cannot be stored fails the session before its work commits.
+            DjangoJSONEncoder().encode(result)
+    except BaseException as e:
+        status = Status.STOPPED if isinstance(e, SessionStopped) else Status.FAILED
+        if isinstance(e, TimeoutException):  # django-q2's alarm at the session's timeout
+            status = Status.TIMED_OUT
+        _finish(session, status, error=f"{type(e).__name__}: {e}", tb=traceback_module.format_exc())
+        if not isinstance(e, Exception):
+            raise
+        return e
+    _finish(session, Status.SUCCEEDED, result=result)
+    return None
+
+
+def _finish(session, status, *, result=None, error="", tb=""):
+    now = timezone.now()
+    updated = (
+        BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+        .filter(pk=session.id, status=Status.RUNNING)
+        .update(status=status, finished_at=now, result=result, error=error[:10000], traceback=tb)
+    )
+    session.status, session.finished_at, session.result, session.error, session.traceback = (
+        status,
+        now,
+        result,
+        error[:10000],
+        tb,
+    )
+    if updated:
+        kind = SessionEvent.Kind.SUCCEEDED if status == Status.SUCCEEDED else SessionEvent.Kind.FAILED
+        _event(session, kind, error.splitlines()[0] if error else "")
+    level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
+    logger.log(
+        level,
+        "session=%s codeunit=%s company=%s %s in %s%s",
+        session.id,
+        session.codeunit_id,
+        session.company,
+        status,
+        session.elapsed,
+        f": {error}" if error else "",
+    )
+
+
+def _event(session, kind, message=""):
+    SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session_id=session.id, kind=kind, message=message)
