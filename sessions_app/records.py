@@ -211,10 +211,8 @@ class ParameterRecord:
         cls.fields = fields
 
     def __init__(self, **values):
-        unknown = set(values) - set(self.fields)
-        if unknown:
-            raise RecordValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        self.__dict__.update(values)
+        """Build a record from field values; raise ``RecordValidationError`` if any is bad."""
+        self.__dict__.update(self._clean(values))
 
     @classmethod
     def validate(cls, data: "dict[str, Any] | ParameterRecord | None") -> "ParameterRecord":
@@ -222,7 +220,13 @@ class ParameterRecord:
         if isinstance(data, ParameterRecord):
             if not isinstance(data, cls):
                 raise RecordValidationError({"__all__": [f"Expected a {cls.__name__}, got {type(data).__name__}."]})
-            data = {name: getattr(data, name, None) for name in cls.fields}
+            data = {name: data.__dict__.get(name) for name in cls.fields}
+        record = cls.__new__(cls)
+        record.__dict__.update(cls._clean(data))
+        return record
+
+    @classmethod
+    def _clean(cls, data) -> dict[str, Any]:
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -232,7 +236,7 @@ class ParameterRecord:
         errors: dict[str, list[str]] = {}
         for name in data:
             if not isinstance(name, str) or name not in cls.fields:
-                errors[str(name)] = [f"Unknown field; {cls.__name__} has: {', '.join(cls.fields) or 'no fields'}."]
+                errors[str(name)[:50]] = [f"Unknown field; {cls.__name__} has: {', '.join(cls.fields) or 'no fields'}."]
         values = {}
         for name, field in cls.fields.items():
             try:
@@ -241,9 +245,7 @@ class ParameterRecord:
                 errors[name] = list(e.messages)
         if errors:
             raise RecordValidationError(errors)
-        record = cls.__new__(cls)
-        record.__dict__.update(values)
-        return record
+        return values
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-able dict (GUIDs, decimals and dates as strings)."""

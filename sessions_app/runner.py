@@ -64,8 +64,16 @@ def claim(session_id: int) -> BackgroundSession | None:
             session = sessions.get(pk=session_id)
             _event(session, SessionEvent.Kind.STARTED, f"on {session.worker}")
             return session
-        if sessions.filter(pk=session_id).exists() or time.monotonic() > deadline:
-            logger.warning("session=%s not claimed: not queued (redelivered, cancelled or unknown)", session_id)
+        status = sessions.filter(pk=session_id).values_list("status", flat=True).first()
+        if status is not None:
+            # A redelivered task, or a session stopped before it started: record and do nothing.
+            logger.warning("session=%s not run: it is %s", session_id, status)
+            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
+                session_id=session_id, kind=SessionEvent.Kind.REFUSED, message=f"delivered again while {status}"
+            )
+            return None
+        if time.monotonic() > deadline:
+            logger.error("session=%s not run: no such session", session_id)
             return None
         time.sleep(0.05)
 

@@ -1,0 +1,112 @@
+"""Fixtures: a real qcluster process, company helpers, condition waits."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ALL_DATABASES = "__all__"
+
+
+def pytest_sessionstart(session):
+    # Stale SQLite files (and their -wal/-shm companions) from an earlier run
+    # must not leak into this one.
+    data_dir = Path(os.environ["SESSIONS_DATA_DIR"])
+    if data_dir.name == "test" and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """A ``manage.py qcluster`` subprocess on the test databases."""
+
+    def __init__(self, log_path: Path, workers: int = 2):
+        self.log_path = log_path
+        self.workers = workers
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", Q_WORKERS=str(self.workers))
+        self.log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(
+            lambda: b"running." in self.log_path.read_bytes() or self.proc.poll() is not None,
+            timeout=60,
+            message="qcluster to start",
+        )
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"qcluster exited with {self.proc.returncode}:\n{self.tail()}")
+        return self
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def qcluster(django_db_setup, tmp_path_factory):
+    """A running two-worker qcluster, shared by the integration tests."""
+    cluster = Cluster(tmp_path_factory.mktemp("qcluster") / "qcluster.log").start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(qcluster):
+    """The shared qcluster, checked alive before and after the test (its log is shown on failure)."""
+    assert qcluster.proc.poll() is None, qcluster.tail()
+    yield qcluster
+    assert qcluster.proc.poll() is None, qcluster.tail()
+
+
+def vendor() -> str:
+    from django.db import connections
+
+    return connections["company_cronus"].vendor
+
+
+@pytest.fixture
+def companies():
+    from sessions_app.companies import get_company
+
+    return {name: get_company(name) for name in settings.SESSIONS_COMPANIES}
+
+
+def pytest_report_header(config):
+    engines = {alias: cfg["ENGINE"].rsplit(".", 1)[-1] for alias, cfg in settings.DATABASES.items()}
+    return [f"databases: {engines}", f"broker: {settings.SESSIONS_BROKER}"]

@@ -1,0 +1,26 @@
+"""Test settings: the project's settings with test databases that a qcluster subprocess can share.
+
+Test database names equal their working names (SQLite files under
+``var/test``, ``test_*`` databases on PostgreSQL), so a ``qcluster`` started
+with these settings works on exactly the databases pytest-django creates.
+"""
+
+import os
+from pathlib import Path
+
+_BASE = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SESSIONS_DATA_DIR", str(_BASE / "var" / "test"))
+# A worker blocked behind a caller's write lock gives up after this many seconds.
+os.environ.setdefault("SQLITE_TIMEOUT", "5")
+os.environ.setdefault("SESSIONS_DEMO_SLEEP", "0.2")
+
+from project.settings import *  # noqa: E402,F403
+from project.settings import DATABASES, INSTALLED_APPS  # noqa: E402
+
+for _cfg in DATABASES.values():
+    if _cfg["ENGINE"] != "django.db.backends.sqlite3" and not str(_cfg["NAME"]).startswith("test_"):
+        _cfg["NAME"] = f"test_{_cfg['NAME']}"
+    _cfg["TEST"] = {"NAME": _cfg["NAME"]}
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

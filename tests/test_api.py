@@ -1,0 +1,246 @@
+"""start_session and friends without a worker: validation, registry rows, commit hooks, inline runs."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import transaction
+from django.test import override_settings
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+
+from sessions_app import queue
+from sessions_app.api import (
+    get_session,
+    is_session_active,
+    run_codeunit,
+    start_session,
+    try_start_session,
+    wait_session,
+)
+from sessions_app.companies import use_company
+from sessions_app.demo.models import Customer, SessionLog
+from sessions_app.exceptions import SessionNotFound, SessionStartError, SessionWaitTimeout
+from sessions_app.models import BackgroundSession, SessionEvent
+from tests.testapp.codeunits import insert_row
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+def nothing_written():
+    return not BackgroundSession.objects.exists() and not SessionEvent.objects.exists() and queue_size() == 0
+
+
+def queue_size():
+    if queue.uses_orm_broker():
+        return OrmQ.objects.using("registry").count()
+    return queue.broker().queue_size()
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    queue.broker().purge_queue()
+    yield
+    queue.broker().purge_queue()
+
+
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"codeunit": "Teh Works"}, "unknown_codeunit"),
+        ({"codeunit": 99999}, "unknown_codeunit"),
+        ({"codeunit": "The Works", "company": "CRONUS US"}, "unknown_company"),
+        ({"codeunit": "The Works", "company": None}, "unknown_company"),
+        ({"codeunit": "The Works", "params": {"customer_no": "x" * 21}}, "invalid_params"),
+        ({"codeunit": "The Works", "params": {"log_id": "not-a-guid"}}, "invalid_params"),
+        ({"codeunit": "The Works", "params": {"colour": "blue"}}, "invalid_params"),
+        ({"codeunit": "The Works", "params": "customer_no=x"}, "invalid_params"),
+        ({"codeunit": "The Works", "timeout": 0}, "invalid_params"),
+        ({"codeunit": "The Works", "timeout": timedelta(days=30)}, "invalid_params"),
+        ({"codeunit": "The Works", "key": ""}, "invalid_params"),
+    ],
+)
+def test_a_start_that_cannot_happen_raises_with_a_reason_and_writes_nothing(kwargs, reason):
+    kwargs.setdefault("company", "CRONUS")
+    codeunit = kwargs.pop("codeunit")
+    with pytest.raises(SessionStartError) as e:
+        start_session(codeunit, **kwargs)
+    assert e.value.reason == reason
+    assert try_start_session(codeunit, **kwargs) is None
+    assert nothing_written()
+
+
+def test_invalid_params_carry_field_errors():
+    with pytest.raises(SessionStartError) as e:
+        start_session("The Works", company="CRONUS", params={"customer_no": "x" * 21, "log_id": "nope"})
+    assert set(e.value.errors) == {"customer_no", "log_id"}
+    assert "at most 20 characters" in e.value.errors["customer_no"][0]
+
+
+def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
+    log_id = uuid.uuid4()
+    s = start_session("Insert Row", company="CRONUS UK", params={"log_id": str(log_id)}, timeout=300)
+    row = BackgroundSession.objects.get(pk=s.id)
+    assert (row.status, row.mode, row.company, row.codeunit_id, row.codeunit_name) == (
+        "queued",
+        "background",
+        "CRONUS UK",
+        90001,
+        "Insert Row",
+    )
+    assert row.params == {"log_id": str(log_id), "result": ""}
+    assert row.timeout == timedelta(seconds=300) and row.task_id
+    assert is_session_active(s.id)
+    assert queue_size() == 1
+    if queue.uses_orm_broker():
+        task = SignedPackage.loads(OrmQ.objects.using("registry").get().payload)
+        assert task["func"] == "sessions_app.runner.execute"
+        assert task["args"] == (s.id,) and task["kwargs"] == {}
+        assert task["timeout"] == 300 and task["id"] == row.task_id
+
+
+def test_the_function_itself_and_the_current_company_can_be_used():
+    with use_company("CRONUS UK"):
+        s = start_session(insert_row)
+    assert (s.codeunit_id, s.company) == (90001, "CRONUS UK")
+
+
+def test_default_timeout_is_twelve_hours():
+    s = start_session("No-op", company="CRONUS")
+    assert s.timeout == timedelta(hours=12)
+
+
+def test_user_is_recorded_and_needs_the_start_permission():
+    alice = User.objects.create_user("alice")
+    with pytest.raises(SessionStartError) as e:
+        start_session("No-op", company="CRONUS", user=alice)
+    assert e.value.reason == "permission_denied" and "alice" in str(e.value)
+    assert nothing_written()
+    alice.user_permissions.add(Permission.objects.get(codename="start_session"))
+    alice = User.objects.get(pk=alice.pk)
+    s = start_session("No-op", company="CRONUS", user=alice)
+    assert s.user == alice and BackgroundSession.objects.get(pk=s.id).username == "alice"
+
+
+def test_session_row_survives_the_callers_rollback_on_every_alias():
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback):
+        with (
+            transaction.atomic(),
+            transaction.atomic(using="company_cronus"),
+            transaction.atomic(using="company_cronus_uk"),
+        ):
+            User.objects.create_user("rolled-back")
+            with use_company("CRONUS"):
+                Customer.objects.create(no="GONE", name="rolled back")
+            s = start_session("No-op", company="CRONUS")
+            raise Rollback
+    assert BackgroundSession.objects.get(pk=s.id).status == "queued"
+    assert queue_size() == 1
+    assert not User.objects.filter(username="rolled-back").exists()
+
+
+def test_on_commit_waits_for_every_open_transaction_then_queues():
+    with transaction.atomic():
+        with transaction.atomic(using="company_cronus"):
+            s = start_session("No-op", company="CRONUS", on_commit=True)
+            assert BackgroundSession.objects.get(pk=s.id).status == "pending"
+            assert queue_size() == 0
+        assert BackgroundSession.objects.get(pk=s.id).status == "pending"  # default still open
+    assert BackgroundSession.objects.get(pk=s.id).status == "queued"
+    assert queue_size() == 1
+    assert list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True)) == ["created", "queued"]
+
+
+def test_on_commit_with_no_open_transaction_queues_at_once():
+    s = start_session("No-op", company="CRONUS", on_commit=True)
+    assert s.status == "queued" and queue_size() == 1
+
+
+def test_on_commit_rollback_cancels_and_enqueues_nothing():
+    with pytest.raises(ZeroDivisionError):
+        with transaction.atomic(using="company_cronus"):
+            s = start_session("No-op", company="CRONUS", on_commit=True)
+            1 / 0
+    row = BackgroundSession.objects.get(pk=s.id)
+    assert row.status == "cancelled" and row.finished_at is not None
+    assert queue_size() == 0
+    assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message="caller rolled back").exists()
+
+
+def test_on_commit_inside_a_savepoint_that_rolls_back_cancels():
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                s = start_session("No-op", company="CRONUS", on_commit=True)
+                raise KeyError
+        except KeyError:
+            pass
+        kept = start_session("No-op", company="CRONUS", on_commit=True)
+    assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
+    assert BackgroundSession.objects.get(pk=kept.id).status == "queued"
+    assert queue_size() == 1
+
+
+def test_a_used_key_returns_the_same_session_and_enqueues_nothing_more():
+    a = start_session("No-op", company="CRONUS", key="order-42")
+    b = start_session("No-op", company="CRONUS", key="order-42")
+    assert a.id == b.id and queue_size() == 1
+    assert BackgroundSession.objects.count() == 1
+
+
+def test_inline_debug_run_uses_the_same_runner_row_and_transaction():
+    log_id = uuid.uuid4()
+    s = start_session("Insert Row", company="CRONUS", params={"log_id": str(log_id)}, debug=True)
+    assert (s.status, s.mode) == ("succeeded", "inline")
+    assert s.result == {"company": "CRONUS", "log_id": str(log_id)}
+    assert queue_size() == 0
+    assert SessionLog.objects.using("company_cronus").filter(id=log_id, session_id=s.id).exists()
+    kinds = list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True))
+    assert kinds == ["created", "started", "succeeded"]
+
+
+@override_settings(SESSIONS_DEBUG=True)
+def test_the_debug_setting_runs_sessions_inline_unless_the_call_says_otherwise():
+    assert start_session("No-op", company="CRONUS").mode == "inline"
+    assert start_session("No-op", company="CRONUS", debug=False).status == "queued"
+
+
+def test_run_codeunit_raises_the_codeunits_error_and_records_it():
+    log_id = uuid.uuid4()
+    with pytest.raises(ValueError, match="planned failure"):
+        run_codeunit("Write Then Fail", company="CRONUS", params={"log_id": str(log_id)})
+    s = BackgroundSession.objects.get()
+    assert s.status == "failed" and s.mode == "inline"
+    assert s.error.startswith("ValueError: planned failure")
+    assert "write_then_fail" in s.traceback and "Traceback" in s.traceback
+    assert not SessionLog.objects.using("company_cronus").filter(id=log_id).exists()
+    assert not Customer.objects.using("company_cronus").exists()
+
+
+def test_run_codeunit_without_raising_returns_the_failed_session():
+    s = run_codeunit("Write Then Fail", company="CRONUS", raise_errors=False)
+    assert s.status == "failed" and "planned failure" in s.error
+
+
+def test_a_result_that_is_not_json_fails_the_session_and_rolls_back():
+    s = run_codeunit("Bad Result", company="CRONUS", raise_errors=False)
+    assert s.status == "failed" and "not JSON serializable" in s.error
+    assert not SessionLog.objects.using("company_cronus").exists()
+
+
+def test_unknown_sessions():
+    with pytest.raises(SessionNotFound):
+        get_session(123456)
+    with pytest.raises(SessionNotFound):
+        get_session("abc")
+    assert is_session_active(123456) is False
+
+
+def test_wait_session_times_out_with_the_status():
+    s = start_session("No-op", company="CRONUS")
+    with pytest.raises(SessionWaitTimeout, match=f"Session {s.id} is still queued"):
+        wait_session(s.id, timeout=0.2)

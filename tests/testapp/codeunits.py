@@ -1,0 +1,106 @@
+"""Codeunits the tests run, in a real worker and inline."""
+
+import datetime
+import time
+import uuid
+
+from django.utils import timezone
+
+from sessions_app.codeunits import codeunit
+from sessions_app.demo.models import Customer, SessionLog
+from sessions_app.records import Boolean, Code, Date, Decimal, Guid, Integer, ParameterRecord, Text
+
+
+class RowParameters(ParameterRecord):
+    log_id = Guid(default=uuid.uuid4)
+    result = Text(100, default="")
+
+
+def _log(rec, session, result=None):
+    now = timezone.now()
+    return SessionLog.objects.create(
+        id=rec.log_id,
+        session_id=session.id,
+        result=result if result is not None else rec.result,
+        start_time=now,
+        stop_time=now,
+        elapsed=now - now,
+    )
+
+
+@codeunit(90001, "Insert Row", params=RowParameters)
+def insert_row(rec, session):
+    """Insert one SessionLog row in the session's company."""
+    _log(rec, session)
+    return {"company": session.company, "log_id": str(rec.log_id)}
+
+
+@codeunit(90002, "Write Then Fail", params=RowParameters)
+def write_then_fail(rec, session):
+    """Write a customer and a log row, then raise: both must roll back."""
+    Customer.objects.create(no="FAIL-" + str(rec.log_id)[:8].upper(), name="must roll back")
+    _log(rec, session)
+    raise ValueError(f"planned failure after writing {rec.log_id}")
+
+
+@codeunit(90003, "Read Log", params=RowParameters)
+def read_log(rec, session):
+    """The seed's Log.Get(): read a row the caller wrote."""
+    return SessionLog.objects.get(id=rec.log_id).result
+
+
+@codeunit(90004, "Which Company", params=RowParameters)
+def which_company(rec, session):
+    """Record the company the session runs in, in that company's own database."""
+    _log(rec, session, result=session.company)
+    return session.company
+
+
+@codeunit(90005, "Bad Result")
+def bad_result(rec, session):
+    SessionLog.objects.create(
+        session_id=session.id,
+        result="bad",
+        start_time=timezone.now(),
+        stop_time=timezone.now(),
+        elapsed=datetime.timedelta(0),
+    )
+    return object()
+
+
+class SleepParameters(ParameterRecord):
+    seconds = Decimal(max_digits=8, decimal_places=3, default=1)
+
+
+@codeunit(90006, "Sleep", params=SleepParameters)
+def sleep(rec, session):
+    time.sleep(float(rec.seconds))
+    return float(rec.seconds)
+
+
+@codeunit(90007, "No-op")
+def noop(rec, session):
+    return None
+
+
+class EveryTypeParameters(ParameterRecord):
+    code = Code(10)
+    text = Text(30, default="")
+    count = Integer(min_value=0, max_value=1000, default=0)
+    amount = Decimal(max_digits=10, decimal_places=2, default=0)
+    due = Date(required=False)
+    flag = Boolean()
+    ref = Guid(required=False)
+
+
+@codeunit(90008, "Every Type", params=EveryTypeParameters)
+def every_type(rec, session):
+    return rec.to_json()
+
+
+@codeunit(90009, "Progress And Log")
+def progress_and_log(rec, session):
+    for i in range(3):
+        session.log(f"line {i}")
+    session.progress(10, 10, "done")
+    return "ok"
