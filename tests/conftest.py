@@ -110,3 +110,11 @@ def companies():
 def pytest_report_header(config):
     engines = {alias: cfg["ENGINE"].rsplit(".", 1)[-1] for alias, cfg in settings.DATABASES.items()}
     return [f"databases: {engines}", f"broker: {settings.SESSIONS_BROKER}"]
+
+
+@pytest.fixture
+def demo_data():
+    """The demo customers and vendors in every company."""
+    from django.core.management import call_command
+
+    call_command("load_demo", no_user=True, stdout=open(os.devnull, "w"))  # noqa: SIM115

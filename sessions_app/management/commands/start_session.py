@@ -85,9 +85,8 @@ class Command(SessionsCommand):
 
         if not options["json"]:
             self.stdout.write(str(session.id))
-            self.stdout.write(
-                f"Session {session.id}: {session.codeunit_id} {session.codeunit_name} in {session.company} ({session.status})"
-            )
+            cu = f"{session.codeunit_id} {session.codeunit_name}"
+            self.stdout.write(f"Session {session.id}: {cu} in {session.company} ({session.status})")
         if options["wait"] and session.is_active:
             session = self._wait(session, quiet=options["json"])
         if options["json"]:

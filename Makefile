@@ -1,0 +1,36 @@
+# make demo  - set up and run the demo (web + admin + worker) on SQLite, no server needed
+# make test  - set up and run the whole test suite (databases and broker from the environment)
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ADDR ?= 127.0.0.1:8000
+
+.PHONY: setup demo test lint check clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) manage.py migrate_all
+	$(PY) manage.py load_demo
+	$(PY) manage.py rundemo $(ADDR)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: setup lint
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var
