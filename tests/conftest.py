@@ -118,3 +118,9 @@ def demo_data():
     from django.core.management import call_command
 
     call_command("load_demo", no_user=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def pytest_collection_modifyitems(config, items):
+    # The qcluster fixture lives for the whole run once started; tests that
+    # expect a session to stay queued must run before it starts.
+    items.sort(key=lambda item: item.get_closest_marker("integration") is not None)

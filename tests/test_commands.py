@@ -131,7 +131,7 @@ def test_wait_exits_1_when_the_session_fails(cluster):
 
 
 def test_sessions_lists_and_filters(capsys):
-    call_command("start_session", "No-op", company="CRONUS", json=True)
+    BackgroundSession.objects.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status="queued")
     call_command("start_session", "Insert Row", company="CRONUS UK", debug=True, json=True)
     capsys.readouterr()
     call_command("sessions", json=True)
