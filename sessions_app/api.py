@@ -17,10 +17,11 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from . import queue, runner
+from . import limits, queue, runner
 from .codeunits import Codeunit, registry
 from .companies import Company, current_company, get_company
 from .conf import app_settings
+from .context import running_session
 from .exceptions import (
     RecordValidationError,
     SessionNotFound,
@@ -41,6 +42,8 @@ __all__ = [
     "wait_session",
     "is_session_active",
     "get_session",
+    "stop_session",
+    "request_stop",
 ]
 
 
@@ -118,6 +121,7 @@ def start_session(
     key: str | None = None,
     user=None,
     debug: bool | None = None,
+    rerun_of: int | None = None,
 ) -> BackgroundSession:
     """Start ``codeunit`` in a background session and return its registry row.
 
@@ -150,11 +154,14 @@ def start_session(
     waiting_on = _open_caller_transactions() if on_commit else []
     status = Status.PENDING if waiting_on else Status.QUEUED
     session = _new_session(prepared, mode=Mode.BACKGROUND, status=status, key=key)
+    session.rerun_of = rerun_of
     try:
         if status == Status.QUEUED:
             _create_and_enqueue(session)
         else:
-            _create(session, SessionEvent.Kind.CREATED, f"waiting for commit on {', '.join(waiting_on)}")
+            with limits.start_lock(app_settings.REGISTRY_ALIAS):
+                limits.check(session.company)
+                _create(session, SessionEvent.Kind.CREATED, f"waiting for commit on {', '.join(waiting_on)}")
             _enqueue_after_commit(session.id, waiting_on)
     except IntegrityError:
         existing = _find_key(key) if key else None
@@ -198,18 +205,19 @@ def _create_and_enqueue(session: BackgroundSession) -> None:
     """Write the row and hand it to the queue, or leave nothing behind."""
     session.queued_at = timezone.now()
     session.task_id = queue.new_task_id()
-    if queue.uses_orm_broker():
-        # Row and queue entry in one registry transaction: both or neither.
-        try:
-            with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-                _create(session, SessionEvent.Kind.QUEUED)
+    orm = queue.uses_orm_broker()
+    try:
+        with limits.start_lock(app_settings.REGISTRY_ALIAS):
+            limits.check(session.company)
+            _create(session, SessionEvent.Kind.QUEUED)
+            if orm:  # row and queue entry in one registry transaction: both or neither
                 queue.push(queue.build_package(session))
-        except DatabaseError as e:
-            if isinstance(e, IntegrityError):
-                raise
-            raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
+    except DatabaseError as e:
+        if isinstance(e, IntegrityError):
+            raise
+        raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
+    if orm:
         return
-    _create(session, SessionEvent.Kind.QUEUED)
     # The row is committed: a worker that gets the task at once will find it.
     try:
         queue.push(queue.build_package(session))
@@ -354,3 +362,63 @@ def wait_session(session_id, timeout: float | timedelta | None = None, poll: flo
             raise SessionWaitTimeout(session.id, timeout, session.status)
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """What ``request_stop`` did: ``stopped`` is true when the stop took effect or was asked."""
+
+    stopped: bool
+    reason: str
+    status: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+
+def request_stop(session_id, comment: str = "", user=None) -> StopResult:
+    """Stop a session and say why it could not be.
+
+    A pending or queued session is cancelled and never runs. A running one is
+    asked to stop: its watcher ends the codeunit within about a second, even
+    one stuck in a sleep or a query, and its transaction is rolled back.
+    """
+    try:
+        session = get_session(session_id)
+    except SessionNotFound as e:
+        return StopResult(False, str(e))
+    if user is not None and not user.has_perm("sessions_app.stop_session"):
+        return StopResult(False, f"User {user.get_username()!r} may not stop sessions.", session.status)
+    running = running_session()
+    if running is not None and running.id == session.id:
+        return StopResult(False, f"Session {session.id} cannot stop itself.", session.status)
+    who = user.get_username() if user is not None else ""
+    comment = str(comment)[:500]
+    now = timezone.now()
+    sessions = _registry().filter(pk=session.id)
+    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+        if sessions.filter(status__in=(Status.PENDING, Status.QUEUED)).update(
+            status=Status.CANCELLED, finished_at=now, stop_requested_at=now, stopped_by=who, stop_comment=comment
+        ):
+            _stop_event(session.id, SessionEvent.Kind.CANCELLED, who, comment)
+            return StopResult(True, f"Session {session.id} was cancelled before it started.", Status.CANCELLED)
+        if sessions.filter(status=Status.RUNNING, stop_requested_at__isnull=True).update(
+            stop_requested_at=now, stopped_by=who, stop_comment=comment
+        ):
+            _stop_event(session.id, SessionEvent.Kind.STOP_REQUESTED, who, comment)
+            return StopResult(True, f"Session {session.id} is stopping.", Status.RUNNING)
+    session = get_session(session.id)
+    if session.status == Status.RUNNING:
+        return StopResult(True, f"Session {session.id} is already stopping.", session.status)
+    return StopResult(False, f"Session {session.id} has already finished: {session.status}.", session.status)
+
+
+def _stop_event(session_id, kind, who, comment):
+    message = " ".join(part for part in (f"by {who}" if who else "", comment) if part)
+    SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session_id=session_id, kind=kind, message=message)
+    logger.info("session=%s %s %s", session_id, kind, message)
+
+
+def stop_session(session_id, comment: str = "", user=None) -> bool:
+    """Stop a session (see ``request_stop``); return False if it is unknown, finished or may not be stopped."""
+    return request_stop(session_id, comment=comment, user=user).stopped

@@ -12,3 +12,9 @@ class SessionsConfig(AppConfig):
         # Import every installed app's codeunits.py so the registry is complete
         # before any session starts or runs.
         autodiscover_modules("codeunits")
+
+        from django_q.signals import post_spawn
+
+        from .maintenance import start_in_worker
+
+        post_spawn.connect(start_in_worker, dispatch_uid="sessions_app.maintenance")

@@ -48,5 +48,60 @@ class AppSettings:
         """Seconds a worker waits for a session row it cannot see yet."""
         return float(self._get("CLAIM_WAIT", 5.0))
 
+    @property
+    def MAX_ACTIVE(self) -> int | None:
+        """At most this many pending, queued or running sessions at once (``None``: no limit)."""
+        return self._get("MAX_ACTIVE", None)
+
+    @property
+    def MAX_ACTIVE_PER_COMPANY(self) -> "int | dict[str, int] | None":
+        """The same limit per company: one number for all, or company name -> number."""
+        return self._get("MAX_ACTIVE_PER_COMPANY", None)
+
+    def company_limit(self, company: str) -> int | None:
+        limit = self.MAX_ACTIVE_PER_COMPANY
+        if isinstance(limit, dict):
+            return limit.get(company)
+        return limit
+
+    @property
+    def WATCH_INTERVAL(self) -> float:
+        """Seconds between a running session's checks for a stop request or its timeout."""
+        return float(self._get("WATCH_INTERVAL", 0.25))
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> float:
+        return float(self._get("HEARTBEAT_INTERVAL", 3.0))
+
+    @property
+    def LOST_AFTER(self) -> float:
+        """A running session with no heartbeat for this many seconds is ``lost``."""
+        return float(self._get("LOST_AFTER", 15.0))
+
+    @property
+    def MAINTENANCE_INTERVAL(self) -> float:
+        """Seconds between the cluster's checks for lost sessions and abandoned ones."""
+        return float(self._get("MAINTENANCE_INTERVAL", 5.0))
+
+    @property
+    def PENDING_MAX_AGE(self) -> timedelta:
+        """A session still waiting for its caller's commit after this long is cancelled."""
+        return self._get("PENDING_MAX_AGE", timedelta(hours=1))
+
+    @property
+    def RETENTION_DAYS(self) -> int | None:
+        """Finished sessions (and their events) older than this are pruned by the cluster."""
+        return self._get("RETENTION_DAYS", 90)
+
+    @property
+    def LOG_LINES_MAX(self) -> int:
+        """Log lines kept per session; later lines are counted, not stored."""
+        return int(self._get("LOG_LINES_MAX", 1000))
+
+    @property
+    def STOP_GRACE(self) -> float:
+        """Extra seconds django-q2 allows past a session's timeout before killing its worker."""
+        return float(self._get("STOP_GRACE", 30.0))
+
 
 app_settings = AppSettings()

@@ -1,16 +1,28 @@
 """SessionContext: what a running codeunit gets as its ``session`` argument."""
 
 import logging
+import threading
 import time
 import uuid as uuid_module
+from contextvars import ContextVar
 
 from django.utils import timezone
 
+from .conf import app_settings
+from .exceptions import SessionStopped
 from .models import BackgroundSession, SessionEvent
 
 logger = logging.getLogger("sessions_app")
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress writes, so a tight loop cannot flood the registry
+LOG_FLUSH_INTERVAL = 0.5  # seconds between writes of buffered log lines
+
+_running: ContextVar["SessionContext | None"] = ContextVar("sessions_running_session", default=None)
+
+
+def running_session() -> "SessionContext | None":
+    """Return the session whose codeunit is running in this context, if any."""
+    return _running.get()
 
 
 class SessionContext:
@@ -18,7 +30,8 @@ class SessionContext:
 
     Progress and log lines go to the registry on its own connection, outside
     the codeunit's transaction, so other processes see them while it runs and
-    they survive its rollback.
+    they survive its rollback. Both are throttled: a codeunit may call them in
+    its tightest loop.
     """
 
     def __init__(self, session: BackgroundSession, company, user=None):
@@ -29,7 +42,15 @@ class SessionContext:
         self.alias: str = company.alias
         self.user = user
         self.mode: str = session.mode
+        self.rerun_of: int | None = session.rerun_of  # the lost session this one runs again
+        # Set by the watcher thread: "stopped" or "timed_out".
+        self.stop_reason: str | None = None
+        self._lock = threading.Lock()
         self._last_progress = 0.0
+        self._last_milestone = 0
+        self._log_buffer: list[SessionEvent] = []
+        self._last_flush = 0.0
+        self._log_count = 0
 
     def __repr__(self):
         return f"<SessionContext {self.id} {self._session.codeunit_name!r} in {self.company!r}>"
@@ -41,20 +62,51 @@ class SessionContext:
         if not final and now - self._last_progress < PROGRESS_INTERVAL:
             return
         self._last_progress = now
+        message = str(message)[:200]
         BackgroundSession.objects.filter(pk=self.id).update(
-            progress_done=done, progress_total=total, progress_message=str(message)[:200]
+            progress_done=done, progress_total=total, progress_message=message
         )
+        if total:
+            milestone = min(100, int(100 * done / total)) // 10 * 10
+            if milestone > self._last_milestone:
+                self._last_milestone = milestone
+                self._add_event(SessionEvent.Kind.PROGRESS, f"{milestone}% ({done}/{total}) {message}".strip())
+        self._flush_if_due(now)
 
     def log(self, message: str) -> None:
-        """Add a line to the session's log (its events)."""
+        """Add a line to the session's log; lines are written in batches."""
+        self._log_count += 1
+        if self._log_count > app_settings.LOG_LINES_MAX:
+            return
         logger.info("session=%s log %s", self.id, message)
-        SessionEvent.objects.create(
-            session_id=self.id, at=timezone.now(), kind=SessionEvent.Kind.LOG, message=str(message)
-        )
+        self._add_event(SessionEvent.Kind.LOG, str(message))
+        self._flush_if_due(time.monotonic())
 
     def check_stop(self) -> None:
-        """Raise ``SessionStopped`` if a stop was asked for this session."""
-        from .exceptions import SessionStopped
+        """Raise ``SessionStopped`` if a stop was asked for this session (or it timed out)."""
+        if self.stop_reason is not None:
+            raise SessionStopped(self.id, self.stop_reason)
 
-        if BackgroundSession.objects.filter(pk=self.id, stop_requested_at__isnull=False).exists():
-            raise SessionStopped(self.id)
+    def _add_event(self, kind: str, message: str) -> None:
+        with self._lock:
+            self._log_buffer.append(SessionEvent(session_id=self.id, at=timezone.now(), kind=kind, message=message))
+
+    def _flush_if_due(self, now: float) -> None:
+        if now - self._last_flush >= LOG_FLUSH_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered log lines and progress events now."""
+        with self._lock:
+            events, self._log_buffer = self._log_buffer, []
+            self._last_flush = time.monotonic()
+        dropped = self._log_count - app_settings.LOG_LINES_MAX
+        if dropped > 0:
+            self._log_count = app_settings.LOG_LINES_MAX  # report each batch of dropped lines once
+            events.append(
+                SessionEvent(
+                    session_id=self.id, kind=SessionEvent.Kind.LOG, message=f"({dropped} more log lines not kept)"
+                )
+            )
+        if events:
+            SessionEvent.objects.bulk_create(events)

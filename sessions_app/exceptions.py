@@ -95,8 +95,22 @@ class CodeunitFailed(SessionError):
 
 
 class SessionStopped(SessionError):
-    """Raised inside a codeunit by ``session.check_stop()`` when a stop was asked."""
+    """Raised inside a codeunit by ``session.check_stop()`` when a stop was asked or it timed out."""
 
-    def __init__(self, session_id: int):
+    def __init__(self, session_id: int, reason: str = "stopped"):
         self.session_id = session_id
-        super().__init__(f"Session {session_id} was asked to stop.")
+        self.reason = reason
+        what = "timed out" if reason == "timed_out" else "was asked to stop"
+        super().__init__(f"Session {session_id} {what}.")
+
+
+class SessionInterrupted(BaseException):
+    """Raised in a running codeunit by its watcher to end it at once (stop or timeout).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that a codeunit's
+    ``except Exception`` cannot swallow it. Not for codeunits to raise.
+    """
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__("stop requested" if reason == "stopped" else "timeout reached")

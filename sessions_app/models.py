@@ -94,13 +94,21 @@ class BackgroundSession(models.Model):
     progress_done = models.BigIntegerField(null=True, blank=True)
     progress_total = models.BigIntegerField(null=True, blank=True)
     progress_message = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.CharField(max_length=150, blank=True)
+    stop_comment = models.CharField(max_length=500, blank=True)
+    rerun_of = models.BigIntegerField(null=True, blank=True, help_text="the lost session this one re-runs")
 
     objects = BackgroundSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "-id"], name="session_status_id")]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="session_status_id"),
+            models.Index(fields=["status", "company"], name="session_status_company"),
+            models.Index(fields=["finished_at"], name="session_finished_at"),
+        ]
         permissions = [
             ("start_session", "Can start background sessions"),
             ("stop_session", "Can stop background sessions"),
@@ -141,6 +149,10 @@ class BackgroundSession(models.Model):
             "worker": self.worker,
             "timeout": self.timeout.total_seconds(),
             "key": self.key,
+            "heartbeat_at": self.heartbeat_at.isoformat() if self.heartbeat_at else None,
+            "stopped_by": self.stopped_by,
+            "stop_comment": self.stop_comment,
+            "rerun_of": self.rerun_of,
         }
 
     @property
@@ -169,10 +181,16 @@ class SessionEvent(models.Model):
         QUEUED = "queued", "Queued"
         STARTED = "started", "Started"
         LOG = "log", "Log"
+        PROGRESS = "progress", "Progress"
+        STOP_REQUESTED = "stop_requested", "Stop requested"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+        TIMED_OUT = "timed_out", "Timed out"
+        LOST = "lost", "Lost"
         CANCELLED = "cancelled", "Cancelled"
         REFUSED = "refused", "Refused"
+        RERUN = "rerun", "Re-run"
 
     session = models.ForeignKey(BackgroundSession, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)

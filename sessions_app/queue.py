@@ -52,9 +52,9 @@ def build_package(session) -> bytes:
         "func": TASK_FUNC,
         "args": (session.id,),
         "kwargs": {},
-        # django-q2 kills the worker a little after this; the session's own
-        # timeout handling runs first.
-        "timeout": max(1, int(session.timeout.total_seconds())),
+        # The session's watcher ends it at its timeout; django-q2's alarm and
+        # kill come STOP_GRACE seconds later, as a last resort.
+        "timeout": int(session.timeout.total_seconds() + app_settings.STOP_GRACE),
         "ack_failure": True,
         "started": timezone.now(),
     }

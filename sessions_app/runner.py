@@ -12,20 +12,20 @@ import os
 import socket
 import time
 import traceback as traceback_module
-from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from .codeunits import registry
 from .companies import get_company, use_company
 from .conf import app_settings
-from .context import SessionContext
-from .exceptions import SessionError, SessionStopped
+from .context import SessionContext, _running
+from .exceptions import SessionError, SessionInterrupted, SessionStopped
 from .models import BackgroundSession, SessionEvent, Status
+from .transactions import write_atomic
+from .watch import watched
 
 logger = logging.getLogger("sessions_app")
 
@@ -58,7 +58,7 @@ def claim(session_id: int) -> BackgroundSession | None:
     while True:
         now = timezone.now()
         claimed = sessions.filter(pk=session_id, status=Status.QUEUED).update(
-            status=Status.RUNNING, started_at=now, worker=worker_name()
+            status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
         )
         if claimed:
             session = sessions.get(pk=session_id)
@@ -76,29 +76,6 @@ def claim(session_id: int) -> BackgroundSession | None:
             logger.error("session=%s not run: no such session", session_id)
             return None
         time.sleep(0.05)
-
-
-@contextmanager
-def _company_transaction(alias: str):
-    """``atomic(using=alias)``; on SQLite, take the write lock up front.
-
-    A deferred SQLite transaction that reads and then writes fails at once
-    with "database is locked" when another writer got in between; an
-    immediate one waits its turn instead.
-    """
-    conn = connections[alias]
-    if conn.vendor != "sqlite" or conn.in_atomic_block:
-        with transaction.atomic(using=alias):
-            yield
-        return
-    conn.ensure_connection()
-    previous = conn.transaction_mode
-    conn.transaction_mode = "IMMEDIATE"
-    try:
-        with transaction.atomic(using=alias):
-            yield
-    finally:
-        conn.transaction_mode = previous
 
 
 def _load_user(session):
@@ -127,27 +104,63 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
         context = SessionContext(session, company, user=_load_user(session))
     except SessionError as e:
         # A row that names no registered codeunit (or was tampered with) is refused, not run.
-        _finish(session, Status.FAILED, error=f"Refused: {e}", tb="")
+        _finish(session, Status.FAILED, error=f"Refused: {e}")
         return e
 
+    token = _running.set(context)
     try:
-        with use_company(company), _company_transaction(company.alias):
-            result = cu.func(record, context)
-            # A result that cannot be stored fails the session before its work commits.
-            DjangoJSONEncoder().encode(result)
+        with use_company(company), watched(context, session, company.alias) as watcher:
+            with write_atomic(company.alias):
+                watcher.in_codeunit = True
+                try:
+                    result = cu.func(record, context)
+                finally:
+                    watcher.in_codeunit = False
+                # A result that cannot be stored fails the session before its work commits.
+                DjangoJSONEncoder().encode(result)
     except BaseException as e:
-        status = Status.STOPPED if isinstance(e, SessionStopped) else Status.FAILED
-        if isinstance(e, TimeoutException):  # django-q2's alarm at the session's timeout
-            status = Status.TIMED_OUT
-        _finish(session, status, error=f"{type(e).__name__}: {e}", tb=traceback_module.format_exc())
-        if not isinstance(e, Exception):
+        status, error = _failure(session, context, e)
+        _finish(session, status, error=error, tb=traceback_module.format_exc(), context=context)
+        if not isinstance(e, (Exception, SessionInterrupted)):
             raise
         return e
-    _finish(session, Status.SUCCEEDED, result=result)
+    finally:
+        _running.reset(token)
+    _finish(session, Status.SUCCEEDED, result=result, context=context)
     return None
 
 
-def _finish(session, status, *, result=None, error="", tb=""):
+def _failure(session, context, exc) -> tuple[str, str]:
+    """Return the status and error text for a codeunit that ended with ``exc``."""
+    reason = context.stop_reason
+    if isinstance(exc, (SessionStopped, SessionInterrupted)):
+        reason = exc.reason
+    elif isinstance(exc, TimeoutException):  # django-q2's own alarm, the last resort
+        reason = "timed_out"
+    if reason == "timed_out":
+        return Status.TIMED_OUT, f"Timed out after {session.timeout} and rolled back."
+    if reason == "stopped":
+        row = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).get(pk=session.id)
+        who = f" by {row.stopped_by}" if row.stopped_by else ""
+        why = f": {row.stop_comment}" if row.stop_comment else ""
+        return Status.STOPPED, f"Stopped{who}{why}; rolled back."
+    return Status.FAILED, f"{type(exc).__name__}: {exc}"
+
+
+_FINISH_EVENTS = {
+    Status.SUCCEEDED: SessionEvent.Kind.SUCCEEDED,
+    Status.FAILED: SessionEvent.Kind.FAILED,
+    Status.STOPPED: SessionEvent.Kind.STOPPED,
+    Status.TIMED_OUT: SessionEvent.Kind.TIMED_OUT,
+}
+
+
+def _finish(session, status, *, result=None, error="", tb="", context=None):
+    if context is not None:
+        try:
+            context.flush()
+        except Exception:
+            logger.exception("session=%s: could not write its last log lines", session.id)
     now = timezone.now()
     updated = (
         BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
@@ -162,8 +175,7 @@ def _finish(session, status, *, result=None, error="", tb=""):
         tb,
     )
     if updated:
-        kind = SessionEvent.Kind.SUCCEEDED if status == Status.SUCCEEDED else SessionEvent.Kind.FAILED
-        _event(session, kind, error.splitlines()[0] if error else "")
+        _event(session, _FINISH_EVENTS[status], error.splitlines()[0] if error else "")
     level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
     logger.log(
         level,

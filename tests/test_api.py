@@ -97,7 +97,7 @@ def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
         task = SignedPackage.loads(OrmQ.objects.using("registry").get().payload)
         assert task["func"] == "sessions_app.runner.execute"
         assert task["args"] == (s.id,) and task["kwargs"] == {}
-        assert task["timeout"] == 300 and task["id"] == row.task_id
+        assert task["timeout"] == 300 + 30 and task["id"] == row.task_id
 
 
 def test_the_function_itself_and_the_current_company_can_be_used():

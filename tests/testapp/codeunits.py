@@ -104,3 +104,83 @@ def progress_and_log(rec, session):
         session.log(f"line {i}")
     session.progress(10, 10, "done")
     return "ok"
+
+
+class HoldParameters(ParameterRecord):
+    log_id = Guid(default=uuid.uuid4)
+    seconds = Integer(min_value=0, max_value=3600, default=600)
+
+
+@codeunit(90010, "Write And Sleep", params=HoldParameters)
+def write_and_sleep(rec, session):
+    """Write a row, then block in time.sleep without ever calling check_stop()."""
+    _log(rec, session, result="uncommitted")
+    session.log("written; sleeping")
+    time.sleep(rec.seconds)
+    return "woke up"
+
+
+@codeunit(90011, "Long Query", params=HoldParameters)
+def long_query(rec, session):
+    """Write a row, then run one query that takes far longer than any test."""
+    from django.db import connections
+
+    _log(rec, session, result="uncommitted")
+    conn = connections[session.alias]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute("SELECT pg_sleep(%s)", [rec.seconds])
+        else:
+            cursor.execute(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+            )
+    return "query finished"
+
+
+@codeunit(90012, "Cooperative Loop", params=HoldParameters)
+def cooperative_loop(rec, session):
+    """Write a row, then loop calling check_stop(), as a well-behaved long codeunit does."""
+    _log(rec, session, result="uncommitted")
+    deadline = time.monotonic() + rec.seconds
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        session.check_stop()
+        session.progress(i, None, "looping")
+        time.sleep(0.01)
+    return i
+
+
+@codeunit(90013, "Stop Myself")
+def stop_myself(rec, session):
+    from sessions_app.api import request_stop
+
+    result = request_stop(session.id, comment="by myself")
+    return {"stopped": result.stopped, "reason": result.reason}
+
+
+@codeunit(90014, "Rerun When Lost", params=HoldParameters, rerun_lost=True)
+def rerun_when_lost(rec, session):
+    """Hang on the first run (to be killed); finish when run again after a loss."""
+    if session.rerun_of is None:
+        _log(rec, session, result="first attempt, uncommitted")
+        time.sleep(rec.seconds)
+        return "first attempt finished"
+    _log(rec, session, result=f"re-run of {session.rerun_of}")
+    return "re-run finished"
+
+
+class LoopParameters(ParameterRecord):
+    steps = Integer(min_value=1, max_value=1_000_000, default=100)
+    pause = Decimal(max_digits=6, decimal_places=3, default=0)
+
+
+@codeunit(90015, "Busy Loop", params=LoopParameters)
+def busy_loop(rec, session):
+    """Report progress and log a line on every step: the registry must not see every call."""
+    for i in range(1, rec.steps + 1):
+        session.progress(i, rec.steps, f"step {i}")
+        session.log(f"step {i}")
+        if rec.pause:
+            time.sleep(float(rec.pause))
+    return rec.steps

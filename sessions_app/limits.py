@@ -1,0 +1,53 @@
+"""Concurrency limits: SESSIONS_MAX_ACTIVE and SESSIONS_MAX_ACTIVE_PER_COMPANY.
+
+Counting active sessions and inserting a new one must be one step, or two
+processes starting at once both see room for one more. Starts take a lock in
+the registry database for the length of that transaction: an advisory lock on
+PostgreSQL, the write lock (``BEGIN IMMEDIATE``) on SQLite.
+"""
+
+from contextlib import contextmanager
+
+from django.db import connections, transaction
+
+from .conf import app_settings
+from .exceptions import SessionStartError
+from .models import BackgroundSession
+from .transactions import write_atomic
+
+START_LOCK_KEY = 0x5E55_10  # the advisory lock id starts serialise on
+
+
+def limits_set() -> bool:
+    return app_settings.MAX_ACTIVE is not None or app_settings.MAX_ACTIVE_PER_COMPANY is not None
+
+
+@contextmanager
+def start_lock(alias: str):
+    """An atomic block on ``alias`` that, when limits are set, no other start can run beside."""
+    if not limits_set():
+        with transaction.atomic(using=alias):
+            yield
+        return
+    with write_atomic(alias):
+        conn = connections[alias]
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [START_LOCK_KEY])
+        yield
+
+
+def check(company: str) -> None:
+    """Raise ``SessionStartError("limit_reached")`` if one more session would exceed a limit."""
+    if not limits_set():
+        return
+    active = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).active()
+    limit = app_settings.MAX_ACTIVE
+    if limit is not None and active.count() >= limit:
+        raise SessionStartError("limit_reached", f"{limit} sessions are active already (SESSIONS_MAX_ACTIVE).")
+    limit = app_settings.company_limit(company)
+    if limit is not None and active.filter(company=company).count() >= limit:
+        raise SessionStartError(
+            "limit_reached",
+            f"{limit} sessions are active in company {company!r} already (SESSIONS_MAX_ACTIVE_PER_COMPANY).",
+        )
