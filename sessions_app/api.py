@@ -306,6 +306,7 @@ def _run_inline(p: _Prepared, *, key: str | None = None) -> tuple[BackgroundSess
     if claimed is None:  # pragma: no cover - the row was just written by us
         raise SessionStartError("unavailable", f"Session {session.id} could not be claimed.")
     error = runner.execute_claimed(claimed)
+    claimed.refresh_from_db(using=app_settings.REGISTRY_ALIAS)
     return claimed, error
 
 

@@ -78,7 +78,7 @@ class SessionContext:
         self._log_count += 1
         if self._log_count > app_settings.LOG_LINES_MAX:
             return
-        logger.info("session=%s log %s", self.id, message)
+        logger.debug("session=%s log %s", self.id, message)
         self._add_event(SessionEvent.Kind.LOG, str(message))
         self._flush_if_due(time.monotonic())
 

@@ -88,9 +88,22 @@ def qcluster(django_db_setup, tmp_path_factory):
 
 @pytest.fixture
 def cluster(qcluster):
-    """The shared qcluster, checked alive before and after the test (its log is shown on failure)."""
+    """The shared qcluster, checked alive before and after the test (its log is shown on failure).
+
+    Sessions a test leaves running are stopped before its databases are flushed.
+    """
+    from sessions_app.api import request_stop
+    from sessions_app.models import BackgroundSession
+
     assert qcluster.proc.poll() is None, qcluster.tail()
     yield qcluster
+    for session_id in BackgroundSession.objects.active().values_list("id", flat=True):
+        request_stop(session_id)
+    wait_until(
+        lambda: not BackgroundSession.objects.filter(status="running").exists(),
+        timeout=30,
+        message="left-over sessions to stop",
+    )
     assert qcluster.proc.poll() is None, qcluster.tail()
 
 

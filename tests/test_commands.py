@@ -172,3 +172,45 @@ def test_companies_lists_aliases_and_migration_state(capsys):
         ("CRONUS UK", "company_cronus_uk", "migrated"),
     ]
     assert all("PASSWORD" not in json.dumps(r) for r in rows)
+
+
+@pytest.mark.integration
+def test_wait_on_a_terminal_shows_a_progress_bar_and_the_log(cluster):
+    import pty
+
+    main, secondary = pty.openpty()
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL="WARNING", COLUMNS="100")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "start_session",
+            "Busy Loop",
+            "--param",
+            "steps=20",
+            "--param",
+            "pause=0.1",
+            "--wait",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        close_fds=True,
+    )
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(main)
+    text = output.decode(errors="replace")
+    assert "%|" in text and "20/20" in text  # tqdm's bar, filled
+    assert "step 1" in text and "succeeded in" in text

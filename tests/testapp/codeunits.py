@@ -131,9 +131,7 @@ def long_query(rec, session):
         if conn.vendor == "postgresql":
             cursor.execute("SELECT pg_sleep(%s)", [rec.seconds])
         else:
-            cursor.execute(
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
-            )
+            cursor.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
     return "query finished"
 
 

@@ -1,3 +1,4 @@
+import shutil
 import time
 
 from django.core.management.base import CommandError
@@ -101,7 +102,16 @@ class Command(SessionsCommand):
 
         bar = None
         if not quiet and isatty(self.stdout):
-            bar = tqdm(total=None, desc=f"Session {session.id}", unit="step", file=self.stderr._out)
+            # A terminal that reports no size (a bare pty) gets 80x24, not a hidden bar.
+            size = shutil.get_terminal_size()
+            bar = tqdm(
+                total=None,
+                desc=f"Session {session.id}",
+                unit="step",
+                file=self.stderr._out,
+                ncols=size.columns,
+                nrows=size.lines,
+            )
         last_event = 0
         try:
             while True:
@@ -112,7 +122,7 @@ class Command(SessionsCommand):
                     ):
                         last_event = event.id
                         line = f"  {event.at:%H:%M:%S} {event.message}"
-                        bar.write(line) if bar else self.stdout.write(line)
+                        bar.write(line) if bar is not None else self.stdout.write(line)
                 if bar is not None and session.progress_total:
                     bar.total = session.progress_total
                     bar.n = session.progress_done or 0

@@ -1,0 +1,196 @@
+"""Session control without a worker: stop before start, limits and keys under concurrent starts, logs, pruning."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from sessions_app import maintenance, queue
+from sessions_app.api import request_stop, run_codeunit, start_session, stop_session, try_start_session
+from sessions_app.exceptions import SessionStartError
+from sessions_app.models import BackgroundSession, SessionEvent
+from tests.conftest import BASE_DIR
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+def queued_tasks():
+    if queue.uses_orm_broker():
+        return OrmQ.objects.using("registry").count()
+    return queue.broker().queue_size()
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    queue.broker().purge_queue()
+    yield
+    queue.broker().purge_queue()
+
+
+def race(processes: int, count: int, codeunit: str, *extra: str) -> list[list]:
+    """Start ``count`` sessions in each of ``processes`` processes at the same instant."""
+    start_at = time.time() + 3
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL="WARNING")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "tests" / "race.py"), str(start_at), str(count), codeunit, *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+        results.append(json.loads(out))
+    return results
+
+
+def test_stopping_a_queued_session_cancels_it_so_it_never_runs():
+    s = start_session("No-op", company="CRONUS")
+    result = request_stop(s.id, comment="not today")
+    assert result and result.status == "cancelled"
+    row = BackgroundSession.objects.get(pk=s.id)
+    assert row.status == "cancelled" and row.stop_comment == "not today" and row.finished_at
+    assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message="not today").exists()
+    # Its task is still in the queue; when a worker gets it, the claim refuses it.
+    from sessions_app.runner import run
+
+    assert run(s.id) is None
+    assert BackgroundSession.objects.get(pk=s.id).started_at is None
+    assert SessionEvent.objects.filter(session_id=s.id, kind="refused").exists()
+
+
+def test_stopping_a_finished_or_unknown_session_returns_false_with_a_reason():
+    done = run_codeunit("No-op", company="CRONUS")
+    result = request_stop(done.id)
+    assert not result and result.reason == f"Session {done.id} has already finished: succeeded."
+    assert stop_session(done.id) is False
+    missing = request_stop(987654)
+    assert not missing and "does not exist" in missing.reason
+    assert stop_session("not-an-id") is False
+
+
+def test_a_session_cannot_stop_itself():
+    s = run_codeunit("Stop Myself", company="CRONUS")
+    assert s.result == {"stopped": False, "reason": f"Session {s.id} cannot stop itself."}
+
+
+def test_stopping_needs_the_stop_permission():
+    s = start_session("No-op", company="CRONUS")
+    bob = User.objects.create_user("bob")
+    assert not request_stop(s.id, user=bob)
+    bob.user_permissions.add(Permission.objects.get(codename="stop_session"))
+    bob = User.objects.get(pk=bob.pk)
+    assert request_stop(s.id, user=bob)
+    assert BackgroundSession.objects.get(pk=s.id).stopped_by == "bob"
+
+
+def test_stop_session_command_exit_codes(capsys):
+    s = start_session("No-op", company="CRONUS")
+    call_command("stop_session", str(s.id), comment="from the shell")
+    assert "cancelled before it started" in capsys.readouterr().out
+    assert BackgroundSession.objects.get(pk=s.id).stop_comment == "from the shell"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    again = subprocess.run(
+        [sys.executable, "manage.py", "stop_session", str(s.id)], cwd=BASE_DIR, env=env, capture_output=True
+    )
+    assert again.returncode == 1 and b"already finished: cancelled" in again.stderr
+    bad = subprocess.run(
+        [sys.executable, "manage.py", "stop_session", "abc"], cwd=BASE_DIR, env=env, capture_output=True
+    )
+    assert bad.returncode == 2 and b"'abc' is not a whole number" in bad.stderr
+
+
+@override_settings(SESSIONS_MAX_ACTIVE=2)
+def test_the_global_limit_refuses_one_more_and_frees_up_when_one_ends():
+    a = start_session("No-op", company="CRONUS")
+    start_session("No-op", company="CRONUS UK")
+    with pytest.raises(SessionStartError) as e:
+        start_session("No-op", company="CRONUS")
+    assert e.value.reason == "limit_reached" and "SESSIONS_MAX_ACTIVE" in str(e.value)
+    assert try_start_session("No-op", company="CRONUS") is None
+    assert BackgroundSession.objects.count() == 2 and queued_tasks() == 2
+    stop_session(a.id)
+    assert start_session("No-op", company="CRONUS").status == "queued"
+
+
+@override_settings(SESSIONS_MAX_ACTIVE_PER_COMPANY={"CRONUS": 1})
+def test_the_per_company_limit():
+    start_session("No-op", company="CRONUS")
+    with pytest.raises(SessionStartError) as e:
+        start_session("No-op", company="CRONUS")
+    assert e.value.reason == "limit_reached" and "'CRONUS'" in str(e.value)
+    start_session("No-op", company="CRONUS UK")
+    start_session("No-op", company="CRONUS UK")
+
+
+def test_the_limit_holds_when_many_processes_start_at_once():
+    results = race(4, 5, "No-op", "--max-active", "7")
+    started = [i for r in results for i in r if i is not None]
+    assert len(started) == 7 and len(set(started)) == 7
+    assert BackgroundSession.objects.count() == 7 and queued_tasks() == 7
+
+
+def test_the_per_company_limit_holds_when_many_processes_start_at_once():
+    results = race(4, 6, "No-op", "--max-per-company", "4", "--companies", "CRONUS,CRONUS UK")
+    started = [i for r in results for i in r if i is not None]
+    assert len(started) == 8
+    assert BackgroundSession.objects.filter(company="CRONUS").count() == 4
+    assert BackgroundSession.objects.filter(company="CRONUS UK").count() == 4
+
+
+def test_one_key_started_from_several_processes_at_once_makes_one_session():
+    results = race(4, 3, "No-op", "--key", "invoice-7")
+    ids = {i for r in results for i in r}
+    assert len(ids) == 1 and None not in ids
+    assert BackgroundSession.objects.count() == 1 and queued_tasks() == 1
+
+
+def test_log_lines_and_progress_are_throttled_and_kept_in_order():
+    s = run_codeunit("Busy Loop", company="CRONUS", params={"steps": 5000})
+    assert s.status == "succeeded" and s.result == 5000
+    assert (s.progress_done, s.progress_total, s.progress_message) == (5000, 5000, "step 5000")
+    logs = list(SessionEvent.objects.filter(session_id=s.id, kind="log").values_list("message", flat=True))
+    assert logs[:3] == ["step 1", "step 2", "step 3"]
+    assert len(logs) == 1001 and logs[-1] == "(4000 more log lines not kept)"
+    milestones = list(SessionEvent.objects.filter(session_id=s.id, kind="progress").values_list("message", flat=True))
+    assert milestones[-1].startswith("100% (5000/5000)")
+    assert len(milestones) <= 10
+
+
+def test_abandoned_pending_sessions_are_cancelled():
+    from django.db import transaction
+
+    with transaction.atomic(using="company_cronus"):
+        s = start_session("No-op", company="CRONUS", on_commit=True)
+        BackgroundSession.objects.filter(pk=s.id).update(created_at=timezone.now() - timedelta(hours=2))
+        assert maintenance.cancel_abandoned() == 1
+        assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
+    # The late commit finds it cancelled and queues nothing.
+    assert BackgroundSession.objects.get(pk=s.id).status == "cancelled" and queued_tasks() == 0
+
+
+def test_prune_deletes_old_finished_sessions_and_their_events_only(capsys):
+    old = run_codeunit("No-op", company="CRONUS")
+    recent = run_codeunit("No-op", company="CRONUS")
+    active = start_session("No-op", company="CRONUS")
+    BackgroundSession.objects.filter(pk__in=[old.id, active.id]).update(
+        finished_at=timezone.now() - timedelta(days=40), created_at=timezone.now() - timedelta(days=40)
+    )
+    call_command("prune_sessions", "--older-than", "30")
+    assert "Deleted 1 finished sessions" in capsys.readouterr().out
+    assert set(BackgroundSession.objects.values_list("id", flat=True)) == {recent.id, active.id}
+    assert not SessionEvent.objects.filter(session_id=old.id).exists()
+    assert SessionEvent.objects.filter(session_id=recent.id).exists()
