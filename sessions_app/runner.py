@@ -109,13 +109,13 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
 
     token = _running.set(context)
     try:
-        with use_company(company), watched(context, session, company.alias) as watcher:
+        with use_company(company), watched(context, session, company.alias) as job:
             with write_atomic(company.alias):
-                watcher.in_codeunit = True
+                job.in_codeunit = True
                 try:
                     result = cu.func(record, context)
                 finally:
-                    watcher.in_codeunit = False
+                    job.in_codeunit = False
                 # A result that cannot be stored fails the session before its work commits.
                 DjangoJSONEncoder().encode(result)
     except BaseException as e:

@@ -1,11 +1,14 @@
-"""The watcher: a thread beside each running codeunit.
+"""The watcher: one thread per process beside the codeunits it runs.
 
-It writes the session's heartbeat, and when a stop is asked (from any process
-or host, through the registry) or the timeout passes, it ends the codeunit:
-it cancels the query the codeunit's connection is running and, when the
-codeunit runs in its process's main thread (a django-q2 worker), interrupts
-it with a signal, so even ``time.sleep(600)`` ends within a second. The
-runner then rolls the codeunit's transaction back and records the outcome.
+It writes each running session's heartbeat, and when a stop is asked (from
+any process or host, through the registry) or the timeout passes, it ends the
+codeunit: it cancels the query the codeunit's connection is running and, when
+the codeunit runs in its process's main thread (a django-q2 worker),
+interrupts it with a signal, so even ``time.sleep(600)`` ends within a second.
+The runner then rolls the codeunit's transaction back and records the outcome.
+
+The thread and its registry connection live as long as the process, so
+watching costs no thread or connection per session.
 """
 
 import logging
@@ -26,87 +29,126 @@ logger = logging.getLogger("sessions_app")
 STOP_SIGNAL = signal.SIGUSR1
 
 
-class Watcher(threading.Thread):
+class Job:
+    """One watched session."""
+
     def __init__(self, context, session, raw_connection, interrupt_main: bool):
-        super().__init__(name=f"session-{session.id}-watcher", daemon=True)
         self.context = context
         self.session_id = session.id
         self.deadline = session.started_at + session.timeout
         self.raw_connection = raw_connection
         self.interrupt_main = interrupt_main
-        self.finished = threading.Event()
         self.in_codeunit = False
+        self.last_beat = time.monotonic()
+        self.last_fire = 0.0
+
+
+class Watcher(threading.Thread):
+    def __init__(self):
+        super().__init__(name="sessions-watcher", daemon=True)
+        self.lock = threading.Condition()
+        self.jobs: set[Job] = set()
+
+    def add(self, job: Job) -> None:
+        with self.lock:
+            self.jobs.add(job)
+            self.lock.notify()
+
+    def remove(self, job: Job) -> None:
+        # Taking the lock waits for an interrupt of this job that is under
+        # way: none can come after this returns.
+        with self.lock:
+            self.jobs.discard(job)
 
     def run(self):
-        last_beat = time.monotonic()
-        last_fire = 0.0
-        try:
-            while not self.finished.wait(app_settings.WATCH_INTERVAL):
-                now = time.monotonic()
+        while True:
+            with self.lock:
+                while not self.jobs:
+                    self.lock.wait()
+            time.sleep(app_settings.WATCH_INTERVAL)
+            with self.lock:
+                jobs = list(self.jobs)
+            for job in jobs:
                 try:
-                    if now - last_beat >= app_settings.HEARTBEAT_INTERVAL:
-                        BackgroundSession.objects.filter(pk=self.session_id).update(heartbeat_at=timezone.now())
-                        last_beat = now
-                    if self.context.stop_reason is None:
-                        self.context.stop_reason = self._stop_reason()
+                    self._check(job)
                 except Exception:
-                    logger.exception("session=%s watcher could not reach the registry", self.session_id)
-                if self.context.stop_reason and now - last_fire >= 1.0:
-                    last_fire = now
-                    self._interrupt()
-        finally:
-            connections.close_all()  # this thread's own connections
+                    logger.exception("session=%s watcher could not reach the registry", job.session_id)
+                    connections.close_all()  # this thread's own; a fresh one next time
 
-    def _stop_reason(self) -> str | None:
-        if timezone.now() >= self.deadline:
-            return "timed_out"
-        requested = BackgroundSession.objects.filter(pk=self.session_id, stop_requested_at__isnull=False).exists()
-        return "stopped" if requested else None
+    def _check(self, job: Job) -> None:
+        now = time.monotonic()
+        sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=job.session_id)
+        if now - job.last_beat >= app_settings.HEARTBEAT_INTERVAL:
+            sessions.update(heartbeat_at=timezone.now())
+            job.last_beat = now
+        context = job.context
+        if context.stop_reason is None:
+            if timezone.now() >= job.deadline:
+                context.stop_reason = "timed_out"
+            elif sessions.filter(stop_requested_at__isnull=False).exists():
+                context.stop_reason = "stopped"
+        if context.stop_reason and now - job.last_fire >= 1.0:
+            job.last_fire = now
+            with self.lock:
+                if job in self.jobs and job.in_codeunit:
+                    self._interrupt(job)
 
-    def _interrupt(self):
-        logger.info("session=%s interrupting: %s", self.session_id, self.context.stop_reason)
-        if not self.in_codeunit:
-            return
-        raw = self.raw_connection
+    def _interrupt(self, job: Job) -> None:
+        logger.info("session=%s interrupting: %s", job.session_id, job.context.stop_reason)
+        raw = job.raw_connection
         try:
             if hasattr(raw, "interrupt"):  # sqlite3: ends the running statement
                 raw.interrupt()
             elif hasattr(raw, "cancel"):  # psycopg: cancels the server-side query
                 raw.cancel()
         except Exception:
-            logger.debug("session=%s: could not cancel the running query", self.session_id, exc_info=True)
-        if self.interrupt_main:
+            logger.debug("session=%s: could not cancel the running query", job.session_id, exc_info=True)
+        if job.interrupt_main:
             signal.pthread_kill(threading.main_thread().ident, STOP_SIGNAL)
 
-    def stop(self):
-        self.finished.set()
-        self.join(timeout=5)
+
+_watcher: Watcher | None = None
+_watcher_lock = threading.Lock()
+
+
+def watcher() -> Watcher:
+    """Return this process's watcher thread, started on first use (and again after a fork)."""
+    global _watcher
+    with _watcher_lock:
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = Watcher()
+            _watcher.start()
+        return _watcher
 
 
 @contextmanager
 def watched(context, session, alias: str):
-    """Run the block with a watcher; ``SessionInterrupted`` ends it when a stop or timeout comes."""
+    """Run the block watched; ``SessionInterrupted`` ends it when a stop or timeout comes.
+
+    Set ``job.in_codeunit`` around the codeunit call: only then may it be interrupted.
+    """
     conn = connections[alias]
     conn.ensure_connection()
     in_main = threading.current_thread() is threading.main_thread()
-    watcher = Watcher(context, session, conn.connection, interrupt_main=in_main)
+    job = Job(context, session, conn.connection, interrupt_main=in_main)
     previous = None
     if in_main:
 
         def handler(signum, frame):
-            if watcher.in_codeunit and context.stop_reason:
-                watcher.in_codeunit = False
+            if job.in_codeunit and context.stop_reason:
+                job.in_codeunit = False
                 raise SessionInterrupted(context.stop_reason)
 
         previous = signal.signal(STOP_SIGNAL, handler)
-    watcher.start()
+    w = watcher()
+    w.add(job)
     try:
-        yield watcher
+        yield job
     finally:
-        watcher.in_codeunit = False
-        watcher.stop()
+        job.in_codeunit = False
+        w.remove(job)
         if in_main:
-            # A signal sent just before the watcher stopped must not end the
+            # A signal sent just before the job was removed must not end the
             # process, so the default action (terminate) is never restored.
             keep = previous not in (None, signal.SIG_DFL)
             signal.signal(STOP_SIGNAL, previous if keep else signal.SIG_IGN)
