@@ -1,9 +1,20 @@
-"""A read-only session log in the admin."""
+"""The admin: a read-only session log with stop and re-run actions, and company access."""
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from .models import BackgroundSession, SessionEvent
+from . import api
+from .access import companies_for
+from .codeunits import registry
+from .companies import all_companies
+from .exceptions import SessionStartError, UnknownCodeunit
+from .forms import record_form
+from .models import BackgroundSession, CompanyAccess, SessionEvent
 
 STATUS_COLOURS = {
     "succeeded": "#1a7f37",
@@ -16,12 +27,19 @@ STATUS_COLOURS = {
 }
 
 
+def session_links(sessions) -> str:
+    return format_html_join(
+        ", ", '<a href="{}">{}</a>', ((reverse("sessions_app:session", args=[s.id]), s.id) for s in sessions)
+    )
+
+
 class SessionEventInline(admin.TabularInline):
     model = SessionEvent
     fields = ("at", "kind", "message")
     readonly_fields = fields
     extra = 0
     can_delete = False
+    max_num = 0
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -42,12 +60,19 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "company", "codeunit_name", "mode")
     search_fields = ("=id", "=uuid", "codeunit_name", "username")
-    readonly_fields = [f.name for f in BackgroundSession._meta.fields if f.name != "traceback"] + [
-        "formatted_traceback"
+    readonly_fields = [
+        f.name for f in BackgroundSession._meta.fields if f.name not in ("traceback", "params", "result")
     ]
-    exclude = ("traceback",)
+    readonly_fields += ["parameters", "formatted_result", "formatted_traceback"]
+    exclude = ("traceback", "params", "result")
     inlines = [SessionEventInline]
     show_full_result_count = False
+    list_per_page = 50
+    actions = ["stop", "rerun", "rerun_inline", "rerun_edited"]
+
+    def get_queryset(self, request):
+        # Only the companies the user may work in; no join, so it stays fast on a large registry.
+        return super().get_queryset(request).filter(company__in=[c.name for c in companies_for(request.user)])
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
@@ -55,9 +80,8 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):
-        return format_html(
-            '<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#555"), obj.get_status_display()
-        )
+        colour = STATUS_COLOURS.get(obj.status, "#555")
+        return format_html('<b style="color:{}">{}</b>', colour, obj.get_status_display())
 
     @admin.display(description="Progress")
     def progress(self, obj):
@@ -67,6 +91,14 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
     @admin.display(description="Elapsed")
     def elapsed_display(self, obj):
         return obj.elapsed or ""
+
+    @admin.display(description="Parameters")
+    def parameters(self, obj):
+        return format_html("<pre>{}</pre>", _pretty(obj.params))
+
+    @admin.display(description="Result")
+    def formatted_result(self, obj):
+        return format_html("<pre>{}</pre>", _pretty(obj.result)) if obj.result is not None else ""
 
     @admin.display(description="Traceback")
     def formatted_traceback(self, obj):
@@ -80,3 +112,151 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_stop_permission(self, request):
+        return request.user.has_perm("sessions_app.stop_session")
+
+    def has_rerun_permission(self, request):
+        return request.user.has_perm("sessions_app.rerun_session") and request.user.has_perm(
+            "sessions_app.start_session"
+        )
+
+    @admin.action(permissions=["stop"], description="Stop selected sessions")
+    def stop(self, request, queryset):
+        for session in queryset:
+            result = api.request_stop(session.id, comment="stopped from the admin", user=request.user)
+            self.message_user(request, result.reason, messages.SUCCESS if result else messages.WARNING)
+
+    def _rerun(self, request, queryset, debug: bool):
+        started = []
+        for session in queryset:
+            try:
+                again = api.rerun_session(session.id, user=request.user, debug=debug)
+            except SessionStartError as e:
+                self.message_user(request, f"Session {session.id}: {e}", messages.ERROR)
+                continue
+            started.append(again)
+            if debug:
+                level = messages.SUCCESS if again.status == "succeeded" else messages.ERROR
+                detail = f": {again.error}" if again.error else ""
+                self.message_user(
+                    request,
+                    format_html(
+                        "Session {} re-run inline as {}: {}{}", session.id, session_links([again]), again.status, detail
+                    ),
+                    level,
+                )
+        if started and not debug:
+            self.message_user(request, format_html("Started sessions {}.", session_links(started)), messages.SUCCESS)
+
+    @admin.action(permissions=["rerun"], description="Re-run selected sessions (same parameters)")
+    def rerun(self, request, queryset):
+        self._rerun(request, queryset, debug=False)
+
+    @admin.action(permissions=["rerun"], description="Re-run selected sessions inline (debug)")
+    def rerun_inline(self, request, queryset):
+        self._rerun(request, queryset, debug=True)
+
+    @admin.action(permissions=["rerun"], description="Re-run with edited parameters…")
+    def rerun_edited(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one session to re-run with edited parameters.", messages.WARNING)
+            return None
+        session = queryset.get()
+        try:
+            cu = registry.get(session.codeunit_id)
+        except UnknownCodeunit as e:
+            self.message_user(request, str(e), messages.ERROR)
+            return None
+        form = record_form(cu, request.POST if "apply" in request.POST else None, initial=session.params)
+        if "apply" in request.POST and form.is_valid():
+            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+            try:
+                again = api.rerun_session(session.id, user=request.user, params=params)
+            except SessionStartError as e:
+                self.message_user(request, str(e), messages.ERROR)
+                return None
+            self.message_user(request, format_html("Started session {}.", session_links([again])), messages.SUCCESS)
+            return None
+        return render(
+            request,
+            "admin/sessions_app/params_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Re-run session {session.id} ({cu.name}) with edited parameters",
+                "form": form,
+                "objects": [session],
+                "action": "rerun_edited",
+                "opts": self.model._meta,
+            },
+        )
+
+
+def _pretty(value) -> str:
+    import json
+
+    return json.dumps(value, indent=2, default=str)
+
+
+class CompanyAccessForm(forms.ModelForm):
+    company = forms.ChoiceField(choices=lambda: [(c.name, c.name) for c in all_companies()])
+
+    class Meta:
+        model = CompanyAccess
+        fields = ("user", "company")
+
+
+@admin.register(CompanyAccess)
+class CompanyAccessAdmin(admin.ModelAdmin):
+    form = CompanyAccessForm
+    list_display = ("user", "company")
+    list_filter = ("company",)
+    search_fields = ("user__username", "company")
+
+
+class CompanyAccessInline(admin.TabularInline):
+    model = CompanyAccess
+    form = CompanyAccessForm
+    extra = 1
+
+
+class CompanyScopedAdmin(admin.ModelAdmin):
+    """Admin for a company-scoped model: it shows and edits the current company's rows.
+
+    With no current company (a user who may work in none) the model is hidden.
+    """
+
+    def _has_company(self, request) -> bool:
+        return getattr(request, "company", None) is not None
+
+    def has_module_permission(self, request):
+        return self._has_company(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._has_company(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._has_company(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._has_company(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._has_company(request) and super().has_delete_permission(request, obj)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "title": f"{self.model._meta.verbose_name_plural.capitalize()} in {request.company}",
+        }
+        return super().changelist_view(request, extra_context)
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class SessionsUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, CompanyAccessInline]

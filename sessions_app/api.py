@@ -7,6 +7,7 @@ whatever transaction the caller holds open, and it is enqueued only after that
 commit (or, with ``on_commit=True``, only after the caller's own commit).
 """
 
+import contextlib
 import logging
 import time
 import weakref
@@ -18,6 +19,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from . import limits, queue, runner
+from .access import can_access
 from .codeunits import Codeunit, registry
 from .companies import Company, current_company, get_company
 from .conf import app_settings
@@ -44,6 +46,7 @@ __all__ = [
     "get_session",
     "stop_session",
     "request_stop",
+    "rerun_session",
 ]
 
 
@@ -390,6 +393,8 @@ def request_stop(session_id, comment: str = "", user=None) -> StopResult:
         return StopResult(False, str(e))
     if user is not None and not user.has_perm("sessions_app.stop_session"):
         return StopResult(False, f"User {user.get_username()!r} may not stop sessions.", session.status)
+    if user is not None and not can_access(user, session.company):
+        return StopResult(False, f"User {user.get_username()!r} may not work in company {session.company!r}.")
     running = running_session()
     if running is not None and running.id == session.id:
         return StopResult(False, f"Session {session.id} cannot stop itself.", session.status)
@@ -423,3 +428,30 @@ def _stop_event(session_id, kind, who, comment):
 def stop_session(session_id, comment: str = "", user=None) -> bool:
     """Stop a session (see ``request_stop``); return False if it is unknown, finished or may not be stopped."""
     return request_stop(session_id, comment=comment, user=user).stopped
+
+
+def rerun_session(session_id, *, user=None, params=None, debug: bool = False) -> BackgroundSession:
+    """Start the codeunit of session ``session_id`` again, in its company, with its parameters.
+
+    ``params`` replaces the parameters; ``debug=True`` runs it inline. A user
+    needs the re-run permission besides the start permission. Raise
+    ``SessionNotFound`` or ``SessionStartError``.
+    """
+    original = get_session(session_id)
+    if user is not None and not user.has_perm("sessions_app.rerun_session"):
+        raise SessionStartError("permission_denied", f"User {user.get_username()!r} may not re-run sessions.")
+    if user is not None and not can_access(user, original.company):
+        raise SessionStartError(
+            "permission_denied", f"User {user.get_username()!r} may not work in company {original.company!r}."
+        )
+    values = params
+    if values is None:
+        values = dict(original.params)
+        # Values made by a default factory (a new GUID for each run) are made anew.
+        with contextlib.suppress(UnknownCodeunit):
+            for name, field in registry.get(original.codeunit_id).params.fields.items():
+                if callable(field.default):
+                    values.pop(name, None)
+    return start_session(
+        original.codeunit_id, company=original.company, params=values, timeout=original.timeout, user=user, debug=debug
+    )

@@ -1,21 +1,20 @@
-"""Set the current company for each web request, from the user's session."""
+"""Set the current company for each web request: the user's choice, if they may work there."""
 
-from .companies import all_companies, current_company, get_company, use_company
-from .exceptions import UnknownCompany
+from .access import companies_for
+from .companies import current_company, use_company
 
 SESSION_KEY = "sessions_app_company"
 
 
 def company_for_request(request):
-    """Return the company chosen in this browser session, else the first company."""
+    """Return the company chosen in this browser session if the user may use it, else their first one."""
+    user = getattr(request, "user", None)
+    allowed = companies_for(user)
     name = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
-    if name:
-        try:
-            return get_company(name)
-        except UnknownCompany:
-            pass
-    companies = all_companies()
-    return companies[0] if companies else None
+    for company in allowed:
+        if company.name == name:
+            return company
+    return allowed[0] if allowed else None
 
 
 class CurrentCompanyMiddleware:
@@ -30,4 +29,7 @@ class CurrentCompanyMiddleware:
 
 
 def current_company_context(request):
-    return {"current_company": current_company(), "companies": all_companies()}
+    return {
+        "current_company": current_company(),
+        "user_companies": companies_for(getattr(request, "user", None)),
+    }

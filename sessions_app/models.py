@@ -112,6 +112,7 @@ class BackgroundSession(models.Model):
         permissions = [
             ("start_session", "Can start background sessions"),
             ("stop_session", "Can stop background sessions"),
+            ("rerun_session", "Can re-run background sessions"),
         ]
 
     def __str__(self) -> str:
@@ -202,3 +203,19 @@ class SessionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.kind} {self.message}"
+
+
+class CompanyAccess(models.Model):
+    """A user may work in a company. Superusers may work in every company."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="company_access")
+    company = models.CharField(max_length=100)
+
+    class Meta:
+        verbose_name = "company access"
+        verbose_name_plural = "company access"
+        constraints = [models.UniqueConstraint(fields=["user", "company"], name="unique_company_access")]
+        ordering = ["user_id", "company"]
+
+    def __str__(self) -> str:
+        return f"{self.user} may work in {self.company}"

@@ -6,6 +6,13 @@ app_name = "sessions_app"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("table/", views.dashboard_table, name="dashboard_table"),
     path("company/", views.switch_company, name="switch_company"),
+    path("codeunits/", views.codeunit_list, name="codeunits"),
+    path("codeunits/<int:codeunit_id>/start/", views.codeunit_start, name="start"),
+    path("<int:session_id>/", views.session_detail, name="session"),
+    path("<int:session_id>/live/", views.session_live, name="session_live"),
     path("<int:session_id>/status.json", views.session_status, name="session_status"),
+    path("<int:session_id>/stop/", views.stop, name="stop"),
+    path("<int:session_id>/rerun/", views.rerun, name="rerun"),
 ]

@@ -1,61 +1,206 @@
-"""Web views. Every state change is a POST; a GET never starts anything."""
+"""Web views. Every state change is a POST with CSRF; a GET never starts or stops anything.
+
+Each view checks login, its permission and the user's access to the company
+of what it touches; a session in a company the user may not see is a 404.
+"""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from . import api
-from .companies import get_company
-from .exceptions import SessionNotFound, UnknownCompany
+from .access import can_access, companies_for
+from .codeunits import registry
+from .exceptions import SessionStartError, UnknownCodeunit
+from .forms import StartOptionsForm, record_form
 from .middleware import SESSION_KEY
-from .models import BackgroundSession
+from .models import BackgroundSession, SessionEvent, Status
+
+PAGE_SIZE = 25
+view_required = permission_required("sessions_app.view_backgroundsession", raise_exception=True)
+
+
+def visible_sessions(user):
+    return BackgroundSession.objects.filter(company__in=[c.name for c in companies_for(user)])
+
+
+def _session_or_404(request, session_id) -> BackgroundSession:
+    session = visible_sessions(request.user).filter(pk=session_id).first()
+    if session is None:
+        raise Http404(f"Session {session_id} does not exist.")
+    return session
+
+
+def _dashboard_context(request):
+    sessions = visible_sessions(request.user)
+    company = request.GET.get("company", "")
+    status = request.GET.get("status", "")
+    if company:
+        if not can_access(request.user, company):
+            raise Http404(f"Company {company!r} does not exist.")
+        sessions = sessions.filter(company=company)
+    if status:
+        if status not in Status.values:
+            raise Http404(f"Status {status!r} does not exist.")
+        sessions = sessions.filter(status=status)
+    active = list(sessions.active()[:100])
+    # No count(*) over the registry: "next" is known by fetching one row more.
+    page = _page_number(request)
+    recent = list(sessions.finished()[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    return {
+        "active": active,
+        "recent": recent[:PAGE_SIZE],
+        "page": page,
+        "has_next": len(recent) > PAGE_SIZE,
+        "company": company,
+        "status": status,
+        "statuses": Status.choices,
+        "query": request.GET.urlencode(),
+    }
+
+
+def _page_number(request) -> int:
+    try:
+        return max(1, min(int(request.GET.get("page", 1)), 10_000))
+    except ValueError:
+        return 1
 
 
 @login_required
+@view_required
 @require_GET
 def dashboard(request):
-    sessions = BackgroundSession.objects.all()
-    status = request.GET.get("status")
-    if status:
-        sessions = sessions.filter(status=status)
-    page = Paginator(sessions, 25).get_page(request.GET.get("page"))
-    return render(request, "sessions_app/dashboard.html", {"page": page, "status": status})
+    return render(request, "sessions_app/dashboard.html", _dashboard_context(request))
+
+
+@login_required
+@view_required
+@require_GET
+def dashboard_table(request):
+    return render(request, "sessions_app/_dashboard_table.html", _dashboard_context(request))
+
+
+@login_required
+@view_required
+@require_GET
+def session_detail(request, session_id: int):
+    session = _session_or_404(request, session_id)
+    return render(request, "sessions_app/session.html", _session_context(session))
+
+
+@login_required
+@view_required
+@require_GET
+def session_live(request, session_id: int):
+    session = _session_or_404(request, session_id)
+    return render(request, "sessions_app/_session_live.html", _session_context(session))
+
+
+def _session_context(session):
+    events = list(SessionEvent.objects.filter(session_id=session.id).order_by("id")[:2000])
+    return {"s": session, "events": events, "log": [e for e in events if e.kind == SessionEvent.Kind.LOG]}
+
+
+@login_required
+@view_required
+@require_GET
+def session_status(request, session_id: int):
+    session = visible_sessions(request.user).filter(pk=session_id).first()
+    if session is None:
+        return JsonResponse({"error": f"Session {session_id} does not exist."}, status=404)
+    data = session.as_dict()
+    data.pop("traceback")
+    data["progress_percent"] = session.progress_percent
+    data["url"] = reverse("sessions_app:session", args=[session.id])
+    return JsonResponse(data)
+
+
+@login_required
+@require_POST
+def stop(request, session_id: int):
+    session = _session_or_404(request, session_id)
+    if not request.user.has_perm("sessions_app.stop_session"):
+        raise PermissionDenied("You may not stop sessions.")
+    result = api.request_stop(session.id, comment=request.POST.get("comment", "")[:500], user=request.user)
+    (messages.success if result else messages.error)(request, result.reason)
+    return redirect("sessions_app:session", session.id)
+
+
+@login_required
+@require_POST
+def rerun(request, session_id: int):
+    session = _session_or_404(request, session_id)
+    if not (
+        request.user.has_perm("sessions_app.rerun_session") and request.user.has_perm("sessions_app.start_session")
+    ):
+        raise PermissionDenied("You may not re-run sessions.")
+    try:
+        again = api.rerun_session(session.id, user=request.user, debug=request.POST.get("debug") == "1")
+    except SessionStartError as e:
+        messages.error(request, str(e))
+        return redirect("sessions_app:session", session.id)
+    messages.success(request, f"Session {session.id} re-run as session {again.id} ({again.status}).")
+    return redirect("sessions_app:session", again.id)
 
 
 @login_required
 @require_GET
-def session_status(request, session_id: int):
+def codeunit_list(request):
+    return render(request, "sessions_app/codeunits.html", {"codeunits": registry.all()})
+
+
+@login_required
+def codeunit_start(request, codeunit_id: int):
     try:
-        s = api.get_session(session_id)
-    except SessionNotFound:
-        return JsonResponse({"error": f"Session {session_id} does not exist."}, status=404)
-    return JsonResponse(
-        {
-            "id": s.id,
-            "uuid": str(s.uuid),
-            "codeunit": s.codeunit_name,
-            "company": s.company,
-            "status": s.status,
-            "progress": s.progress_percent,
-            "elapsed": s.elapsed.total_seconds() if s.elapsed else None,
-            "error": s.error,
-        }
-    )
+        cu = registry.get(codeunit_id)
+    except UnknownCodeunit:
+        raise Http404(f"Codeunit {codeunit_id} is not registered.") from None
+    if not request.user.has_perm("sessions_app.start_session"):
+        raise PermissionDenied("You may not start sessions.")
+    data = request.POST if request.method == "POST" else None
+    options = StartOptionsForm(data, user=request.user, current_company=request.company)
+    params = record_form(cu, data)
+    status = 200
+    if request.method == "POST":
+        if options.is_valid() and params.is_valid():
+            try:
+                session = api.start_session(
+                    cu,
+                    company=options.cleaned_data["company"],
+                    params={k: v for k, v in params.cleaned_data.items() if v not in (None, "")},
+                    timeout=options.cleaned_data["timeout"],
+                    on_commit=options.cleaned_data["on_commit"],
+                    debug=options.cleaned_data["debug"],
+                    user=request.user,
+                )
+            except SessionStartError as e:
+                for field, errors in e.errors.items():
+                    form = params if field in params.fields else options
+                    form.add_error(field if field in form.fields else None, errors)
+                if not e.errors:
+                    options.add_error(None, str(e))
+            else:
+                messages.success(request, f"Session {session.id} started ({session.status}).")
+                return redirect("sessions_app:session", session.id)
+        status = 400
+    elif request.method != "GET":
+        return HttpResponseBadRequest("GET or POST only.")
+    return render(request, "sessions_app/start.html", {"cu": cu, "options": options, "params": params}, status=status)
 
 
 @login_required
 @require_POST
 def switch_company(request):
-    try:
-        company = get_company(request.POST.get("company", ""))
-    except UnknownCompany as e:
-        return HttpResponseBadRequest(str(e))
-    request.session[SESSION_KEY] = company.name
-    messages.info(request, f"Company is now {company.name}.")
+    name = request.POST.get("company", "")
+    if not can_access(request.user, name):
+        raise PermissionDenied(f"You may not work in company {name!r}.")
+    request.session[SESSION_KEY] = name
+    messages.info(request, f"Company is now {name}.")
     target = request.POST.get("next") or "/"
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"

@@ -1,26 +1,94 @@
-"""Admin for the seed's company-scoped tables: each shows the current company's rows."""
+"""Admin for the seed's company-scoped tables, and the seed's Customer List actions."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import render
+from django.utils.html import format_html
+
+from sessions_app import api
+from sessions_app.admin import CompanyScopedAdmin, session_links
+from sessions_app.codeunits import get_codeunit
+from sessions_app.exceptions import SessionStartError
+from sessions_app.forms import record_form
 
 from .models import Customer, SessionLog, Vendor
 
+THE_WORKS = 50100
+FILLED_PER_ROW = ("customer_no", "log_id")  # the customer's own number; a new GUID each run
+
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CompanyScopedAdmin):
     list_display = ("no", "name", "address")
     search_fields = ("no", "name")
+    actions = ["run_the_works", "run_the_works_inline"]
+
+    def has_start_session_permission(self, request):
+        return request.user.has_perm("sessions_app.start_session")
+
+    def _the_works(self, request, queryset, debug: bool):
+        """Ask for The Works' other parameters, then run it once per selected customer."""
+        cu = get_codeunit(THE_WORKS)
+        form = record_form(cu, request.POST if "apply" in request.POST else None, exclude=FILLED_PER_ROW)
+        if "apply" not in request.POST or not form.is_valid():
+            return render(
+                request,
+                "admin/sessions_app/params_form.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{'Run inline (debug)' if debug else 'Run in the background'}: {cu.name}",
+                    "form": form,
+                    "objects": list(queryset),
+                    "action": "run_the_works_inline" if debug else "run_the_works",
+                    "opts": self.model._meta,
+                },
+            )
+        started = []
+        for customer in queryset:
+            params = {**{k: v for k, v in form.cleaned_data.items() if v not in (None, "")}, "customer_no": customer.no}
+            try:
+                session = api.start_session(cu, company=request.company, params=params, user=request.user, debug=debug)
+            except SessionStartError as e:
+                self.message_user(request, f"{customer.no}: {e}", messages.ERROR)
+                continue
+            started.append(session)
+            if debug:
+                outcome = f"{session.status} in {session.elapsed}"
+                if session.error:
+                    outcome += f": {session.error}"
+                level = messages.SUCCESS if session.status == "succeeded" else messages.ERROR
+                self.message_user(
+                    request, format_html("{}: session {} {}", customer.no, session_links([session]), outcome), level
+                )
+        if started and not debug:
+            self.message_user(
+                request,
+                format_html("Started The Works in {} sessions: {}.", len(started), session_links(started)),
+                messages.SUCCESS,
+            )
+        return None
+
+    @admin.action(permissions=["start_session"], description="Run The Works in the background")
+    def run_the_works(self, request, queryset):
+        return self._the_works(request, queryset, debug=False)
+
+    @admin.action(permissions=["start_session"], description="Run The Works inline (debug)")
+    def run_the_works_inline(self, request, queryset):
+        return self._the_works(request, queryset, debug=True)
 
 
 @admin.register(Vendor)
-class VendorAdmin(admin.ModelAdmin):
+class VendorAdmin(CompanyScopedAdmin):
     list_display = ("no", "name")
     search_fields = ("no", "name")
 
 
 @admin.register(SessionLog)
-class SessionLogAdmin(admin.ModelAdmin):
+class SessionLogAdmin(CompanyScopedAdmin):
     list_display = ("id", "session_id", "result", "start_time", "stop_time", "elapsed")
     readonly_fields = list_display
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,0 +1,75 @@
+"""The seed's page: the Customer List with a "Start The Works" button.
+
+Unlike the seed's OnOpenPage, opening the page starts nothing; the button
+POSTs, and the page follows the session live instead of sleeping 10 seconds.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions_app import api
+from sessions_app.companies import use_company
+from sessions_app.exceptions import SessionStartError
+from sessions_app.views import visible_sessions
+
+from .models import Customer, SessionLog
+
+
+def _require_company(request):
+    if request.company is None:
+        raise PermissionDenied("You may not work in any company.")
+
+
+@login_required
+@require_GET
+def customer_list(request):
+    _require_company(request)
+    if not request.user.has_perm("demo.view_customer"):
+        raise PermissionDenied("You may not see customers.")
+    session = None
+    if "session" in request.GET:
+        try:
+            session = visible_sessions(request.user).filter(pk=int(request.GET["session"])).first()
+        except ValueError:
+            session = None
+    return render(request, "demo/customers.html", {"customers": Customer.objects.all()[:200], "session": session})
+
+
+@login_required
+@require_POST
+def start_the_works(request):
+    _require_company(request)
+    try:
+        session = api.start_session(
+            "The Works",
+            company=request.company,
+            params={
+                "customer_no": request.POST.get("customer_no", "hello"),
+                "vendor_no": request.POST.get("vendor_no", "world"),
+            },
+            user=request.user,
+        )
+    except SessionStartError as e:
+        if e.reason == "permission_denied":
+            raise PermissionDenied(str(e)) from e
+        messages.error(request, str(e))
+        return redirect("demo:customers")
+    return redirect(f"{reverse('demo:customers')}?session={session.id}")
+
+
+@login_required
+@require_GET
+def works_status(request, session_id: int):
+    session = visible_sessions(request.user).filter(pk=session_id).first()
+    if session is None:
+        raise Http404(f"Session {session_id} does not exist.")
+    log = None
+    if session.status == "succeeded" and "log_id" in session.params:
+        with use_company(session.company):
+            log = SessionLog.objects.filter(id=session.params["log_id"]).first()
+    return render(request, "demo/_works_status.html", {"s": session, "log": log})

@@ -1,0 +1,34 @@
+"""Forms for starting sessions from the web and the admin."""
+
+from django import forms
+
+from .access import companies_for
+from .conf import app_settings
+
+
+class StartOptionsForm(forms.Form):
+    """Where and how to run a session; the parameter record's own form goes beside it."""
+
+    company = forms.ChoiceField()
+    timeout = forms.IntegerField(
+        required=False, min_value=1, help_text="seconds (default: 12 hours)", label="Timeout (seconds)"
+    )
+    on_commit = forms.BooleanField(required=False, label="Queue on commit")
+    debug = forms.BooleanField(required=False, label="Run inline (debug)")
+
+    def __init__(self, *args, user=None, current_company=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = [c.name for c in companies_for(user)]
+        self.fields["company"].choices = [(n, n) for n in names]
+        if current_company is not None and current_company.name in names:
+            self.fields["company"].initial = current_company.name
+        self.fields["timeout"].max_value = int(app_settings.MAX_TIMEOUT.total_seconds())
+
+
+def record_form(codeunit, data=None, exclude=(), initial=None):
+    """Return the codeunit's parameter record form (fields in ``exclude`` left out), prefixed ``p``."""
+    form_class = codeunit.params.form_class()
+    form = form_class(data=data, prefix="p", initial=initial)
+    for name in exclude:
+        form.fields.pop(name, None)
+    return form
