@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
 
 from sessions_app.models import BackgroundSession
 from tests.conftest import BASE_DIR, wait_until
