@@ -93,8 +93,9 @@ _q_cluster = {
     "retry": 24 * 3600 + 600,
     "max_attempts": 1,
     "ack_failures": True,
-    # The session registry records outcomes; django-q2 keeps no results.
-    "save_limit": -1,
+    # Sessions are never saved by django-q2 (the registry records them); this
+    # applies to plain async_task calls only. 250 is django-q2's default.
+    "save_limit": int(os.environ.get("Q_SAVE_LIMIT", "-1")),
     "poll": float(os.environ.get("Q_POLL", "0.1")),
     "catch_up": False,
     "label": "Task queue",
@@ -112,6 +113,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "sessions_app": {"handlers": ["console"], "level": os.environ.get("SESSIONS_LOG_LEVEL", "INFO")},
-        "django_q": {"handlers": ["console"], "level": os.environ.get("Q_LOG_LEVEL", "INFO")},
+        "django-q": {"handlers": ["console"], "level": os.environ.get("Q_LOG_LEVEL", "INFO"), "propagate": False},
     },
 }

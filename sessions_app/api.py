@@ -171,7 +171,7 @@ def start_session(
         if existing is None:
             raise
         return existing
-    logger.info(
+    logger.debug(
         "session=%s codeunit=%s company=%s %s", session.id, session.codeunit_id, session.company, session.status
     )
     return session

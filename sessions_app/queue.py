@@ -56,6 +56,8 @@ def build_package(session) -> bytes:
         # kill come STOP_GRACE seconds later, as a last resort.
         "timeout": int(session.timeout.total_seconds() + app_settings.STOP_GRACE),
         "ack_failure": True,
+        # The registry records the outcome; django-q2 need not save it again.
+        "save": False,
         "started": timezone.now(),
     }
     pre_enqueue.send(sender="django_q", task=task)

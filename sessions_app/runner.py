@@ -90,7 +90,7 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
     Return the exception the codeunit raised (already recorded), or ``None``.
     ``KeyboardInterrupt`` and ``SystemExit`` are recorded and re-raised.
     """
-    logger.info(
+    logger.debug(
         "session=%s codeunit=%s company=%s mode=%s started",
         session.id,
         session.codeunit_id,

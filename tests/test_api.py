@@ -22,7 +22,7 @@ from sessions_app.api import (
 from sessions_app.companies import use_company
 from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import SessionNotFound, SessionStartError, SessionWaitTimeout
-from sessions_app.models import BackgroundSession, SessionEvent
+from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
 from tests.testapp.codeunits import insert_row
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -118,6 +118,11 @@ def test_user_is_recorded_and_needs_the_start_permission():
     assert e.value.reason == "permission_denied" and "alice" in str(e.value)
     assert nothing_written()
     alice.user_permissions.add(Permission.objects.get(codename="start_session"))
+    alice = User.objects.get(pk=alice.pk)
+    with pytest.raises(SessionStartError) as e:
+        start_session("No-op", company="CRONUS", user=alice)
+    assert e.value.reason == "permission_denied" and "may not work in company 'CRONUS'" in str(e.value)
+    CompanyAccess.objects.create(user=alice, company="CRONUS")
     alice = User.objects.get(pk=alice.pk)
     s = start_session("No-op", company="CRONUS", user=alice)
     assert s.user == alice and BackgroundSession.objects.get(pk=s.id).username == "alice"

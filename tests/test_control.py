@@ -17,7 +17,7 @@ from django_q.models import OrmQ
 from sessions_app import maintenance, queue
 from sessions_app.api import request_stop, run_codeunit, start_session, stop_session, try_start_session
 from sessions_app.exceptions import SessionStartError
-from sessions_app.models import BackgroundSession, SessionEvent
+from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
 from tests.conftest import BASE_DIR
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -90,6 +90,7 @@ def test_a_session_cannot_stop_itself():
 def test_stopping_needs_the_stop_permission():
     s = start_session("No-op", company="CRONUS")
     bob = User.objects.create_user("bob")
+    CompanyAccess.objects.create(user=bob, company="CRONUS")
     assert not request_stop(s.id, user=bob)
     bob.user_permissions.add(Permission.objects.get(codename="stop_session"))
     bob = User.objects.get(pk=bob.pk)

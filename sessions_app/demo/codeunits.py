@@ -40,3 +40,18 @@ def the_works(rec, session):
         id=rec.log_id, session_id=session.id, result="OK", start_time=start, stop_time=stop, elapsed=stop - start
     )
     return {"customer": customer.no, "address": customer.address, "log_id": str(log.id), "elapsed": str(log.elapsed)}
+
+
+@codeunit(50190, "Benchmark No-op")
+def benchmark_noop(rec, session):
+    """Do nothing: what a session costs by itself (manage.py benchmark_sessions)."""
+    return None
+
+
+@codeunit(50191, "Benchmark Insert")
+def benchmark_insert(rec, session):
+    """Insert one row in the session's company (manage.py benchmark_sessions)."""
+    now = timezone.now()
+    SessionLog.objects.create(
+        session_id=session.id, result="benchmark", start_time=now, stop_time=now, elapsed=now - now
+    )

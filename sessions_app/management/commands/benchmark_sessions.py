@@ -1,0 +1,159 @@
+import json
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+
+from sessions_app.bench import KINDS, WRITES_PER_SESSION, Benchmark, Cluster, summarise
+
+from ._base import SessionsCommand, bad_input, isatty, positive_int
+
+
+class Command(SessionsCommand):
+    help = (
+        "Measure sessions against bare django-q2 async_task calls, in alternating rounds, "
+        "with a qcluster this command starts. Databases come from the environment as usual."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sessions", type=positive_int, default=2000, metavar="N", help="tasks per round")
+        parser.add_argument("--rounds", type=positive_int, default=3)
+        parser.add_argument("--workers", type=positive_int, default=2)
+        parser.add_argument("--broker", choices=["orm", "redis"], default=None, help="default: SESSIONS_BROKER")
+        parser.add_argument("--company", help="company the sessions run in (default: the first)")
+        parser.add_argument(
+            "--populate",
+            type=int,
+            default=0,
+            metavar="ROWS",
+            help="first fill the registry with this many finished sessions (and 1,000 active)",
+        )
+        parser.add_argument("--json", action="store_true", help="print the results as JSON")
+        parser.add_argument("--out", help="also write the JSON results to this file")
+        parser.add_argument("--plot", help="write a PNG chart (needs matplotlib) of this run and --compare runs")
+        parser.add_argument("--compare", nargs="*", default=[], help="earlier --out files to chart beside this run")
+
+    def handle(self, *args, **options):
+        broker = options["broker"] or settings.SESSIONS_BROKER
+        if broker != settings.SESSIONS_BROKER:
+            raise bad_input(f"--broker {broker} differs from SESSIONS_BROKER={settings.SESSIONS_BROKER}; set both.")
+        if options["verbosity"] < 2:
+            import logging
+
+            for name in ("django-q", "sessions_app"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        call_command("migrate_all", verbosity=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
+        bench = Benchmark(options["sessions"], options["workers"], broker, company=options["company"])
+        info = self._describe(bench, options)
+        quiet = options["json"]
+        say = (lambda *a: None) if quiet else (lambda text: self.stdout.write(text))
+        say(
+            f"Benchmark: {info['databases']}, broker {broker}, {options['workers']} workers, "
+            f"N={options['sessions']}, {options['rounds']} rounds"
+        )
+
+        scale = {}
+        if options["populate"]:
+            from sessions_app.scale import populate, render_times
+
+            created = populate(options["populate"], active=1000, progress=not quiet and isatty(self.stdout))
+            say(f"Registry: {created['total']:,} sessions ({created['created']:,} added)")
+            scale = render_times()
+            say(
+                f"Render with a full registry: admin changelist {scale['admin_changelist_ms']:.0f} ms, "
+                f"dashboard {scale['dashboard_ms']:.0f} ms"
+            )
+
+        say("Measuring the database's commit rate...")
+        commit_rate = bench.commit_rate()
+        log_path = Path(settings.BASE_DIR) / "var" / "benchmark-qcluster.log"
+        rounds = []
+        plan = [kind for _ in range(options["rounds"]) for kind in KINDS]
+        bar = None
+        if not quiet and isatty(self.stdout):
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(plan), desc="rounds", unit="round")
+        with Cluster(options["workers"], broker, log_path) as cluster:
+            for kind in KINDS:  # warm up: workers forked, connections open, code imported
+                bench.run(kind, cluster, n=min(50, options["sessions"]))
+            for kind in plan:
+                rounds.append(bench.run(kind, cluster))
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{kind} {rounds[-1].rate:.0f}/s")
+                if kind == KINDS[-1]:
+                    rounds.append(bench.latency(cluster))
+        if bar is not None:
+            bar.close()
+
+        results = {
+            **info,
+            "commit_rate_per_s": round(commit_rate, 1),
+            "writes_per_session": WRITES_PER_SESSION,
+            "allowed_sessions_per_s": {k: round(commit_rate / w, 1) for k, w in WRITES_PER_SESSION.items()},
+            "summary": summarise(rounds),
+            "rounds": [r.summary() for r in rounds],
+            "scale": scale,
+        }
+        if options["out"]:
+            Path(options["out"]).write_text(json.dumps(results, indent=2))
+        if options["plot"]:
+            from sessions_app.plot import plot
+
+            plot([results, *[json.loads(Path(p).read_text()) for p in options["compare"]]], options["plot"])
+        if quiet:
+            self.write_json(results)
+        else:
+            self._report(results)
+
+    def _describe(self, bench, options) -> dict:
+        import platform
+
+        from django.db import connections
+
+        engines = sorted({c.vendor for c in connections.all()})
+        return {
+            "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "databases": "+".join(engines),
+            "broker": options["broker"] or settings.SESSIONS_BROKER,
+            "workers": options["workers"],
+            "n": options["sessions"],
+            "rounds": options["rounds"],
+        }
+
+    def _report(self, r: dict) -> None:
+        def cell(stats, key, unit=""):
+            v = stats.get(key)
+            if not v:
+                return "-"
+            return f"{v['median']:g}{unit} ({v['min']:g}-{v['max']:g})"
+
+        w = self.stdout.write
+        w("")
+        w(
+            f"{'':10} {'tasks/s':>22} {'start p50 ms':>20} {'start p95 ms':>20} {'queue->start p50':>22} "
+            f"{'queue->start p95':>22} {'queue->finish p50':>22} {'commits/task':>14}"
+        )
+        for kind, stats in r["summary"].items():
+            w(
+                f"{kind:10} {cell(stats, 'per_second'):>22} {cell(stats, 'start_ms_p50'):>20} "
+                f"{cell(stats, 'start_ms_p95'):>20} {cell(stats, 'queue_to_start_ms_p50'):>22} "
+                f"{cell(stats, 'queue_to_start_ms_p95'):>22} {cell(stats, 'queue_to_finish_ms_p50'):>22} "
+                f"{cell(stats, 'commits_per_task'):>14}"
+            )
+        w("(latency: one no-op session at a time, so no backlog stands in front of it)")
+        w("")
+        for kind in ("noop", "insert"):
+            ratio = r["summary"].get(kind, {}).get("ratio_to_baseline")
+            if ratio:
+                w(f"{kind}/baseline, pair by pair: {ratio['median']:g}x (min {ratio['min']:g}x, max {ratio['max']:g}x)")
+        w(
+            f"Database commit rate: {r['commit_rate_per_s']:g} single-row transactions/s; "
+            f"a session needs {r['writes_per_session']['insert']} writes -> at most "
+            f"{r['allowed_sessions_per_s']['insert']:g} sessions/s; half of that is "
+            f"{r['allowed_sessions_per_s']['insert'] / 2:g}."
+        )

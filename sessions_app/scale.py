@@ -1,0 +1,82 @@
+"""A large registry for the benchmark: ``populate`` it, then time the pages that list it."""
+
+import statistics
+import time
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from .bench import POPULATED_CODEUNIT
+from .companies import all_companies
+from .conf import app_settings
+from .models import BackgroundSession, Status
+
+BATCH = 10_000
+
+
+def populate(total: int, active: int = 1000, progress: bool = False) -> dict:
+    """Add finished sessions until the registry holds ``total`` populated ones, plus ``active`` queued ones."""
+    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    cid, name = POPULATED_CODEUNIT
+    have = sessions.filter(codeunit_id=cid).count()
+    want = total + active
+    companies = [c.name for c in all_companies()]
+    bar = None
+    if progress and want > have:
+        from tqdm import tqdm
+
+        bar = tqdm(total=want - have, desc="populate", unit="row", unit_scale=True)
+    now = timezone.now()
+    created = 0
+    while have + created < want:
+        n = min(BATCH, want - have - created)
+        rows = []
+        for i in range(n):
+            k = have + created + i
+            is_active = k >= total
+            started = now - timedelta(seconds=k % 86_400 + 10)
+            rows.append(
+                BackgroundSession(
+                    codeunit_id=cid,
+                    codeunit_name=name,
+                    company=companies[k % len(companies)],
+                    status=Status.QUEUED if is_active else (Status.SUCCEEDED if k % 10 else Status.FAILED),
+                    created_at=started,
+                    started_at=None if is_active else started,
+                    finished_at=None if is_active else started + timedelta(seconds=1),
+                    error="" if is_active or k % 10 else "populated failure",
+                )
+            )
+        sessions.bulk_create(rows, batch_size=2000)
+        created += n
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    return {"created": created, "total": have + created}
+
+
+def render_times(repeat: int = 5) -> dict:
+    """Median milliseconds to render the admin session changelist and the web dashboard."""
+    User = get_user_model()
+    user, _ = User.objects.get_or_create(username="benchmark-viewer", defaults={"is_staff": True, "is_superuser": True})
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    out = {}
+    for key, url in (
+        ("admin_changelist_ms", reverse("admin:sessions_app_backgroundsession_changelist")),
+        ("dashboard_ms", reverse("sessions_app:dashboard")),
+    ):
+        times = []
+        for _ in range(repeat + 1):
+            t = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - t) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}")
+        out[key] = round(statistics.median(times[1:]), 1)
+    out["registry_rows"] = BackgroundSession.objects.count()
+    return out
