@@ -90,8 +90,13 @@ def _prepare(codeunit, company, params, timeout, user) -> _Prepared:
 
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
-    if user is not None and not user.has_perm("sessions_app.start_session"):
-        raise SessionStartError("permission_denied", f"User {user.get_username()!r} may not start sessions.")
+    if user is not None:
+        if not user.has_perm("sessions_app.start_session"):
+            raise SessionStartError("permission_denied", f"User {user.get_username()!r} may not start sessions.")
+        if not can_access(user, company):
+            raise SessionStartError(
+                "permission_denied", f"User {user.get_username()!r} may not work in company {company.name!r}."
+            )
     return _Prepared(cu, company, record, timeout, user)
 
 
