@@ -97,6 +97,10 @@ _q_cluster = {
     # applies to plain async_task calls only. 250 is django-q2's default.
     "save_limit": int(os.environ.get("Q_SAVE_LIMIT", "-1")),
     "poll": float(os.environ.get("Q_POLL", "0.1")),
+    # Tasks the ORM broker's pusher takes per query.
+    "bulk": int(os.environ.get("Q_BULK", "10")),
+    # Tasks a worker process runs before it is replaced (releases memory; costs a fork).
+    "recycle": int(os.environ.get("Q_RECYCLE", "5000")),
     "catch_up": False,
     "label": "Task queue",
 }

@@ -22,3 +22,11 @@ def companies_for(user) -> list[Company]:
 def can_access(user, company: "Company | str") -> bool:
     name = company.name if isinstance(company, Company) else company
     return any(c.name == name for c in companies_for(user))
+
+
+def visible_company_filter(user) -> dict:
+    """Return queryset filter kwargs limiting sessions to ``user``'s companies (none when they see all)."""
+    allowed = [c.name for c in companies_for(user)]
+    if len(allowed) == len(all_companies()):
+        return {}
+    return {"company__in": allowed}

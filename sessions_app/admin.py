@@ -4,12 +4,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from . import api
-from .access import companies_for
+from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
 from .exceptions import SessionStartError, UnknownCodeunit
@@ -31,6 +33,43 @@ def session_links(sessions) -> str:
     return format_html_join(
         ", ", '<a href="{}">{}</a>', ((reverse("sessions_app:session", args=[s.id]), s.id) for s in sessions)
     )
+
+
+class CappedCountPaginator(Paginator):
+    """Count at most ``CAP`` rows: an exact count over a million-row registry costs more than the page."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.CAP].count()
+
+
+class CompanyFilter(admin.SimpleListFilter):
+    """Companies from the settings, not a DISTINCT over the whole registry."""
+
+    title = "company"
+    parameter_name = "company"
+
+    def lookups(self, request, model_admin):
+        return [(c.name, c.name) for c in companies_for(request.user)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(company=self.value()) if self.value() else queryset
+
+
+class CodeunitFilter(admin.SimpleListFilter):
+    """Codeunits from the registry, not a DISTINCT over the whole registry."""
+
+    title = "codeunit"
+    parameter_name = "codeunit"
+
+    def lookups(self, request, model_admin):
+        return [(str(cu.id), f"{cu.id} {cu.name}") for cu in registry.all()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(codeunit_id=int(value)) if value and value.isdigit() else queryset
 
 
 class SessionEventInline(admin.TabularInline):
@@ -58,7 +97,7 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
         "started_at",
         "elapsed_display",
     )
-    list_filter = ("status", "company", "codeunit_name", "mode")
+    list_filter = ("status", CompanyFilter, CodeunitFilter, "mode")
     search_fields = ("=id", "=uuid", "codeunit_name", "username")
     readonly_fields = [
         f.name for f in BackgroundSession._meta.fields if f.name not in ("traceback", "params", "result")
@@ -67,12 +106,13 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
     exclude = ("traceback", "params", "result")
     inlines = [SessionEventInline]
     show_full_result_count = False
+    paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["stop", "rerun", "rerun_inline", "rerun_edited"]
 
     def get_queryset(self, request):
         # Only the companies the user may work in; no join, so it stays fast on a large registry.
-        return super().get_queryset(request).filter(company__in=[c.name for c in companies_for(request.user)])
+        return super().get_queryset(request).filter(**visible_company_filter(request.user))
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):

@@ -15,6 +15,7 @@ import traceback as traceback_module
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
@@ -57,13 +58,14 @@ def claim(session_id: int) -> BackgroundSession | None:
     deadline = time.monotonic() + app_settings.CLAIM_WAIT
     while True:
         now = timezone.now()
-        claimed = sessions.filter(pk=session_id, status=Status.QUEUED).update(
-            status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
-        )
-        if claimed:
-            session = sessions.get(pk=session_id)
-            _event(session, SessionEvent.Kind.STARTED, f"on {session.worker}")
-            return session
+        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # claim and its event: one commit
+            claimed = sessions.filter(pk=session_id, status=Status.QUEUED).update(
+                status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
+            )
+            if claimed:
+                session = sessions.get(pk=session_id)
+                _event(session, SessionEvent.Kind.STARTED, f"on {session.worker}")
+                return session
         status = sessions.filter(pk=session_id).values_list("status", flat=True).first()
         if status is not None:
             # A redelivered task, or a session stopped before it started: record and do nothing.
@@ -162,11 +164,14 @@ def _finish(session, status, *, result=None, error="", tb="", context=None):
         except Exception:
             logger.exception("session=%s: could not write its last log lines", session.id)
     now = timezone.now()
-    updated = (
-        BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
-        .filter(pk=session.id, status=Status.RUNNING)
-        .update(status=status, finished_at=now, result=result, error=error[:10000], traceback=tb)
-    )
+    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # outcome and its event: one commit
+        updated = (
+            BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+            .filter(pk=session.id, status=Status.RUNNING)
+            .update(status=status, finished_at=now, result=result, error=error[:10000], traceback=tb)
+        )
+        if updated:
+            _event(session, _FINISH_EVENTS[status], error.splitlines()[0] if error else "")
     session.status, session.finished_at, session.result, session.error, session.traceback = (
         status,
         now,
@@ -174,8 +179,6 @@ def _finish(session, status, *, result=None, error="", tb="", context=None):
         error[:10000],
         tb,
     )
-    if updated:
-        _event(session, _FINISH_EVENTS[status], error.splitlines()[0] if error else "")
     level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
     logger.log(
         level,

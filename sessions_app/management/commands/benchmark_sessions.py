@@ -23,6 +23,7 @@ class Command(SessionsCommand):
         parser.add_argument("--workers", type=positive_int, default=2)
         parser.add_argument("--broker", choices=["orm", "redis"], default=None, help="default: SESSIONS_BROKER")
         parser.add_argument("--company", help="company the sessions run in (default: the first)")
+        parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="what to measure")
         parser.add_argument(
             "--populate",
             type=int,
@@ -39,6 +40,7 @@ class Command(SessionsCommand):
         broker = options["broker"] or settings.SESSIONS_BROKER
         if broker != settings.SESSIONS_BROKER:
             raise bad_input(f"--broker {broker} differs from SESSIONS_BROKER={settings.SESSIONS_BROKER}; set both.")
+        settings.DEBUG = False  # no query log in this process either
         if options["verbosity"] < 2:
             import logging
 
@@ -70,21 +72,22 @@ class Command(SessionsCommand):
         commit_rate = bench.commit_rate()
         log_path = Path(settings.BASE_DIR) / "var" / "benchmark-qcluster.log"
         rounds = []
-        plan = [kind for _ in range(options["rounds"]) for kind in KINDS]
+        kinds = [k for k in KINDS if k in options["kinds"]]
+        plan = [kind for _ in range(options["rounds"]) for kind in kinds]
         bar = None
         if not quiet and isatty(self.stdout):
             from tqdm import tqdm
 
             bar = tqdm(total=len(plan), desc="rounds", unit="round")
         with Cluster(options["workers"], broker, log_path) as cluster:
-            for kind in KINDS:  # warm up: workers forked, connections open, code imported
+            for kind in kinds:  # warm up: workers forked, connections open, code imported
                 bench.run(kind, cluster, n=min(50, options["sessions"]))
             for kind in plan:
                 rounds.append(bench.run(kind, cluster))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix_str(f"{kind} {rounds[-1].rate:.0f}/s")
-                if kind == KINDS[-1]:
+                if kind == kinds[-1]:
                     rounds.append(bench.latency(cluster))
         if bar is not None:
             bar.close()
