@@ -137,3 +137,24 @@ def pytest_collection_modifyitems(config, items):
     # The qcluster fixture lives for the whole run once started; tests that
     # expect a session to stay queued must run before it starts.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
+
+
+def queued_tasks() -> int:
+    """Tasks waiting in the broker (ORM queue rows, or the Redis list)."""
+    from sessions_app import queue
+
+    if queue.uses_orm_broker():
+        from django_q.models import OrmQ
+
+        return OrmQ.objects.using("registry").count()
+    return queue.broker().queue_size()
+
+
+@pytest.fixture
+def empty_queue():
+    """An empty broker before and after the test (Redis is not flushed with the databases)."""
+    from sessions_app import queue
+
+    queue.broker().purge_queue()
+    yield
+    queue.broker().purge_queue()

@@ -23,26 +23,14 @@ from sessions_app.companies import use_company
 from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import SessionNotFound, SessionStartError, SessionWaitTimeout
 from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
+from tests.conftest import queued_tasks
 from tests.testapp.codeunits import insert_row
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
 
 def nothing_written():
-    return not BackgroundSession.objects.exists() and not SessionEvent.objects.exists() and queue_size() == 0
-
-
-def queue_size():
-    if queue.uses_orm_broker():
-        return OrmQ.objects.using("registry").count()
-    return queue.broker().queue_size()
-
-
-@pytest.fixture(autouse=True)
-def empty_queue():
-    queue.broker().purge_queue()
-    yield
-    queue.broker().purge_queue()
+    return not BackgroundSession.objects.exists() and not SessionEvent.objects.exists() and queued_tasks() == 0
 
 
 @pytest.mark.parametrize(
@@ -92,7 +80,7 @@ def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
     assert row.params == {"log_id": str(log_id), "result": ""}
     assert row.timeout == timedelta(seconds=300) and row.task_id
     assert is_session_active(s.id)
-    assert queue_size() == 1
+    assert queued_tasks() == 1
     if queue.uses_orm_broker():
         task = SignedPackage.loads(OrmQ.objects.using("registry").get().payload)
         assert task["func"] == "sessions_app.runner.execute"
@@ -144,7 +132,7 @@ def test_session_row_survives_the_callers_rollback_on_every_alias():
             s = start_session("No-op", company="CRONUS")
             raise Rollback
     assert BackgroundSession.objects.get(pk=s.id).status == "queued"
-    assert queue_size() == 1
+    assert queued_tasks() == 1
     assert not User.objects.filter(username="rolled-back").exists()
 
 
@@ -153,16 +141,16 @@ def test_on_commit_waits_for_every_open_transaction_then_queues():
         with transaction.atomic(using="company_cronus"):
             s = start_session("No-op", company="CRONUS", on_commit=True)
             assert BackgroundSession.objects.get(pk=s.id).status == "pending"
-            assert queue_size() == 0
+            assert queued_tasks() == 0
         assert BackgroundSession.objects.get(pk=s.id).status == "pending"  # default still open
     assert BackgroundSession.objects.get(pk=s.id).status == "queued"
-    assert queue_size() == 1
+    assert queued_tasks() == 1
     assert list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True)) == ["created", "queued"]
 
 
 def test_on_commit_with_no_open_transaction_queues_at_once():
     s = start_session("No-op", company="CRONUS", on_commit=True)
-    assert s.status == "queued" and queue_size() == 1
+    assert s.status == "queued" and queued_tasks() == 1
 
 
 def test_on_commit_rollback_cancels_and_enqueues_nothing():
@@ -172,7 +160,7 @@ def test_on_commit_rollback_cancels_and_enqueues_nothing():
             1 / 0
     row = BackgroundSession.objects.get(pk=s.id)
     assert row.status == "cancelled" and row.finished_at is not None
-    assert queue_size() == 0
+    assert queued_tasks() == 0
     assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message="caller rolled back").exists()
 
 
@@ -187,13 +175,13 @@ def test_on_commit_inside_a_savepoint_that_rolls_back_cancels():
         kept = start_session("No-op", company="CRONUS", on_commit=True)
     assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
     assert BackgroundSession.objects.get(pk=kept.id).status == "queued"
-    assert queue_size() == 1
+    assert queued_tasks() == 1
 
 
 def test_a_used_key_returns_the_same_session_and_enqueues_nothing_more():
     a = start_session("No-op", company="CRONUS", key="order-42")
     b = start_session("No-op", company="CRONUS", key="order-42")
-    assert a.id == b.id and queue_size() == 1
+    assert a.id == b.id and queued_tasks() == 1
     assert BackgroundSession.objects.count() == 1
 
 
@@ -202,7 +190,7 @@ def test_inline_debug_run_uses_the_same_runner_row_and_transaction():
     s = start_session("Insert Row", company="CRONUS", params={"log_id": str(log_id)}, debug=True)
     assert (s.status, s.mode) == ("succeeded", "inline")
     assert s.result == {"company": "CRONUS", "log_id": str(log_id)}
-    assert queue_size() == 0
+    assert queued_tasks() == 0
     assert SessionLog.objects.using("company_cronus").filter(id=log_id, session_id=s.id).exists()
     kinds = list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True))
     assert kinds == ["created", "started", "succeeded"]

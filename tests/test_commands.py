@@ -7,13 +7,11 @@ import sys
 
 import pytest
 from django.core.management import call_command
-from django_q.models import OrmQ
 
-from sessions_app import queue
 from sessions_app.models import BackgroundSession
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, queued_tasks
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
 
 def manage(*args, timeout=120):
@@ -25,19 +23,6 @@ def manage(*args, timeout=120):
         capture_output=True,
         timeout=timeout,
     )
-
-
-def queued_tasks():
-    if queue.uses_orm_broker():
-        return OrmQ.objects.using("registry").count()
-    return queue.broker().queue_size()
-
-
-@pytest.fixture(autouse=True)
-def empty_queue():
-    queue.broker().purge_queue()
-    yield
-    queue.broker().purge_queue()
 
 
 @pytest.mark.parametrize(

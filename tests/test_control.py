@@ -12,28 +12,14 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
-from django_q.models import OrmQ
 
-from sessions_app import maintenance, queue
+from sessions_app import maintenance
 from sessions_app.api import request_stop, run_codeunit, start_session, stop_session, try_start_session
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, queued_tasks
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
-
-
-def queued_tasks():
-    if queue.uses_orm_broker():
-        return OrmQ.objects.using("registry").count()
-    return queue.broker().queue_size()
-
-
-@pytest.fixture(autouse=True)
-def empty_queue():
-    queue.broker().purge_queue()
-    yield
-    queue.broker().purge_queue()
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
 
 def race(processes: int, count: int, codeunit: str, *extra: str) -> list[list]:

@@ -7,13 +7,12 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from sessions_app import queue
 from sessions_app.api import run_codeunit, start_session
 from sessions_app.companies import use_company
 from sessions_app.demo.models import Customer
 from sessions_app.models import BackgroundSession, CompanyAccess
 
-pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
 ALL_PERMS = [
     ("sessions_app", "view_backgroundsession"),
@@ -38,13 +37,6 @@ def client_for(user, **kwargs):
     client = Client(**kwargs)
     client.force_login(user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def empty_queue():
-    queue.broker().purge_queue()
-    yield
-    queue.broker().purge_queue()
 
 
 @pytest.fixture
