@@ -94,3 +94,14 @@ def build(base_dir: Path, environ=os.environ) -> tuple[dict, dict]:
         databases[alias] = _config(url, conn_max_age, sqlite_timeout)
         companies[name] = alias
     return databases, companies
+
+
+def with_query_defaults(url: str, **defaults: str) -> str:
+    """Return ``url`` with ``defaults`` added to its query string where it does not set them."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in defaults.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))

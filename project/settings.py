@@ -105,7 +105,10 @@ _q_cluster = {
     "label": "Task queue",
 }
 if SESSIONS_BROKER == "redis":
-    _q_cluster["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Bounded waits: a Redis that is down or hung fails a start in seconds, not never.
+    _q_cluster["redis"] = databases.with_query_defaults(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), socket_connect_timeout="2", socket_timeout="10"
+    )
 else:
     _q_cluster["orm"] = "registry"
 Q_CLUSTER = _q_cluster

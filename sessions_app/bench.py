@@ -122,7 +122,7 @@ class Cluster:
         import signal
 
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)  # the cluster stops its workers gracefully
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -89,6 +89,11 @@ class AppSettings:
         return self._get("PENDING_MAX_AGE", timedelta(hours=1))
 
     @property
+    def REQUEUE_AFTER(self) -> timedelta:
+        """A session still queued after this long is queued again: its task was lost with a killed cluster."""
+        return self._get("REQUEUE_AFTER", timedelta(minutes=5))
+
+    @property
     def RETENTION_DAYS(self) -> int | None:
         """Finished sessions (and their events) older than this are pruned by the cluster."""
         return self._get("RETENTION_DAYS", 90)

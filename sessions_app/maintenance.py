@@ -105,6 +105,39 @@ def cancel_abandoned() -> int:
     return len(ids)
 
 
+def requeue_stranded(batch: int = 100) -> list[int]:
+    """Queue again sessions queued longer than ``REQUEUE_AFTER``; return their ids.
+
+    A cluster killed with ``kill -9`` takes the tasks it had fetched with it (a
+    Redis pop, or an ORM queue row locked until django-q2's long ``retry``).
+    Queuing such a session again is safe even when its first task was only
+    slow: the worker's claim runs a session once, and refuses the other copy.
+    """
+    from . import queue
+
+    cutoff = timezone.now() - app_settings.REQUEUE_AFTER
+    requeued = []
+    stale = _sessions().filter(status=Status.QUEUED, queued_at__lt=cutoff).order_by("id")[:batch]
+    for s in stale:
+        task_id = queue.new_task_id()
+        if not _sessions().filter(pk=s.id, status=Status.QUEUED, queued_at=s.queued_at).update(
+            queued_at=timezone.now(), task_id=task_id
+        ):
+            continue
+        s.task_id = task_id
+        try:
+            queue.push(queue.build_package(s))
+        except Exception:
+            logger.exception("session=%s could not be queued again", s.id)
+            continue
+        requeued.append(s.id)
+        SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
+            session_id=s.id, kind=SessionEvent.Kind.QUEUED, message=f"queued again after {app_settings.REQUEUE_AFTER}"
+        )
+        logger.warning("session=%s queued again: still queued after %s", s.id, app_settings.REQUEUE_AFTER)
+    return requeued
+
+
 def prune(older_than: timedelta) -> int:
     """Delete finished sessions (and their events) that finished before ``now - older_than``."""
     cutoff = timezone.now() - older_than
@@ -119,7 +152,7 @@ def prune(older_than: timedelta) -> int:
 
 def run_once(prune_now: bool = False) -> dict:
     """One pass of every check; return what it did."""
-    done = {"lost": mark_lost(), "abandoned": cancel_abandoned(), "pruned": 0}
+    done = {"lost": mark_lost(), "abandoned": cancel_abandoned(), "requeued": requeue_stranded(), "pruned": 0}
     days = app_settings.RETENTION_DAYS
     if prune_now and days is not None:
         done["pruned"] = prune(timedelta(days=days))

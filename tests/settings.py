@@ -24,3 +24,6 @@ for _cfg in DATABASES.values():
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Sessions whose task died with a killed cluster are queued again this soon.
+SESSIONS_REQUEUE_AFTER = __import__("datetime").timedelta(seconds=float(os.environ.get("SESSIONS_REQUEUE_AFTER", "20")))

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
-            os.killpg(cluster.pid, signal.SIGTERM)
+            cluster.send_signal(signal.SIGTERM)  # running sessions finish first
             try:
                 cluster.wait(timeout=30)
             except subprocess.TimeoutExpired:
