@@ -109,8 +109,10 @@ if SESSIONS_BROKER == "redis":
     _q_cluster["redis"] = databases.with_query_defaults(
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), socket_connect_timeout="2", socket_timeout="10"
     )
+    _q_cluster["broker_class"] = "sessions_app.brokers.GuardedRedis"
 else:
     _q_cluster["orm"] = "registry"
+    _q_cluster["broker_class"] = "sessions_app.brokers.GuardedORM"
 Q_CLUSTER = _q_cluster
 
 LOGGING = {

@@ -16,7 +16,7 @@ from .codeunits import registry
 from .companies import all_companies
 from .exceptions import SessionStartError, UnknownCodeunit
 from .forms import record_form
-from .models import BackgroundSession, CompanyAccess, SessionEvent
+from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent
 
 STATUS_COLOURS = {
     "succeeded": "#1a7f37",
@@ -230,6 +230,19 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+@admin.register(RefusedTask)
+class RefusedTaskAdmin(admin.ModelAdmin):
+    list_display = ("at", "broker", "func", "reason")
+    list_filter = ("broker",)
+    readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 def _pretty(value) -> str:

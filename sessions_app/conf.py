@@ -89,6 +89,11 @@ class AppSettings:
         return self._get("PENDING_MAX_AGE", timedelta(hours=1))
 
     @property
+    def ALLOWED_TASKS(self) -> tuple[str, ...]:
+        """Functions a worker may run from the queue: the session runner and the benchmark's baseline."""
+        return tuple(self._get("ALLOWED_TASKS", ("sessions_app.runner.execute", "sessions_app.bench.noop")))
+
+    @property
     def REQUEUE_AFTER(self) -> timedelta:
         """A session still queued after this long is queued again: its task was lost with a killed cluster."""
         return self._get("REQUEUE_AFTER", timedelta(minutes=5))

@@ -120,8 +120,10 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     stale = _sessions().filter(status=Status.QUEUED, queued_at__lt=cutoff).order_by("id")[:batch]
     for s in stale:
         task_id = queue.new_task_id()
-        if not _sessions().filter(pk=s.id, status=Status.QUEUED, queued_at=s.queued_at).update(
-            queued_at=timezone.now(), task_id=task_id
+        if (
+            not _sessions()
+            .filter(pk=s.id, status=Status.QUEUED, queued_at=s.queued_at)
+            .update(queued_at=timezone.now(), task_id=task_id)
         ):
             continue
         s.task_id = task_id

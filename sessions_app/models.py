@@ -219,3 +219,20 @@ class CompanyAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} may work in {self.company}"
+
+
+class RefusedTask(models.Model):
+    """A queued task the broker would not hand to a worker: forged, tampered with, or not allowed."""
+
+    registry_model = True
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    broker = models.CharField(max_length=20)
+    func = models.CharField(max_length=300, blank=True)
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.reason}"

@@ -30,9 +30,9 @@ def broker():
 
 
 def uses_orm_broker() -> bool:
-    from django_q.conf import Conf
+    from django_q.brokers.orm import ORM
 
-    return bool(Conf.ORM) and not Conf.BROKER_CLASS
+    return isinstance(broker(), ORM)
 
 
 def new_task_id() -> str:

@@ -1,0 +1,83 @@
+"""Brokers that hand workers only the tasks this project runs.
+
+django-q2 runs whatever function a signed package names. These subclasses of
+its ORM and Redis brokers screen each package as it is taken from the queue:
+a package whose signature does not verify, or that names a function not in
+``SESSIONS_ALLOWED_TASKS``, never reaches a worker; it is dropped and recorded
+as a ``RefusedTask`` row. Payloads are verified before they are unpickled.
+"""
+
+import logging
+
+from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
+
+from .conf import app_settings
+
+logger = logging.getLogger("sessions_app")
+
+
+def refusal(payload) -> tuple[str, str] | None:
+    """Return ``(reason, function)`` if ``payload`` must not run, else ``None``."""
+    from django_q.signing import SignedPackage
+    from django_q.utils import get_func_repr
+
+    try:
+        task = SignedPackage.loads(payload)
+    except Exception as e:  # a bad signature is refused before anything is unpickled
+        return f"the package does not verify: {type(e).__name__}", ""
+    func = task.get("func") if isinstance(task, dict) else None
+    name = func if isinstance(func, str) else get_func_repr(func) if callable(func) else repr(func)
+    if name not in app_settings.ALLOWED_TASKS:
+        return f"function {name!r} is not allowed (SESSIONS_ALLOWED_TASKS)", name
+    if name == "sessions_app.runner.execute":
+        args = task.get("args")
+        if not (isinstance(args, tuple) and len(args) == 1 and type(args[0]) is int and not task.get("kwargs")):
+            return "a session task must carry exactly one session id", name
+    return None
+
+
+def _record(reason: str, func: str, broker: str) -> None:
+    from .models import RefusedTask
+
+    logger.error("refused a queued task: %s", reason)
+    try:
+        RefusedTask.objects.using(app_settings.REGISTRY_ALIAS).create(
+            reason=reason[:500], func=func[:300], broker=broker
+        )
+    except Exception:
+        logger.exception("could not record a refused task")
+
+
+class _Screening:
+    label = ""
+
+    def dequeue(self):
+        tasks = super().dequeue()
+        if not tasks:
+            return tasks
+        allowed = []
+        for ack_id, payload in tasks:
+            refused = refusal(payload)
+            if refused is None:
+                allowed.append((ack_id, payload))
+                continue
+            _record(*refused, broker=self.label)
+            if ack_id is not None:
+                self.delete(ack_id)
+        return allowed
+
+
+class GuardedORM(_Screening, ORM):
+    """django-q2's ORM broker, screening what it hands out."""
+
+    label = "orm"
+
+
+class GuardedRedis(_Screening, Redis):
+    """django-q2's Redis broker, screening what it hands out."""
+
+    label = "redis"
+
+    def delete(self, task_id):  # a Redis task is gone once popped
+        return None
