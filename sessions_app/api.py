@@ -335,11 +335,12 @@ def run_codeunit(codeunit, *, company=None, params=None, user=None, raise_errors
 
 def get_session(session_id) -> BackgroundSession:
     """Return the session with this id; raise ``SessionNotFound``."""
-    try:
-        session_id = int(session_id)
-    except (TypeError, ValueError):
-        raise SessionNotFound(session_id) from None
-    session = _registry().filter(pk=session_id).first()
+    if isinstance(session_id, bool) or not isinstance(session_id, (int, str)):
+        raise SessionNotFound(session_id)
+    text = str(session_id)
+    if not text.isdecimal() or len(text) > 18 or int(text) < 1:  # ids are positive 64-bit integers
+        raise SessionNotFound(session_id)
+    session = _registry().filter(pk=int(text)).first()
     if session is None:
         raise SessionNotFound(session_id)
     return session

@@ -29,6 +29,10 @@ _CONTROL_CHARS = {chr(c) for c in range(32)} | {chr(127)}
 def _no_control_characters(value: str) -> None:
     if any(ch in _CONTROL_CHARS for ch in value):
         raise ValidationError("Control characters are not allowed.", code="control_characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. undecodable bytes from a command line
+        raise ValidationError("The text is not valid UTF-8.", code="encoding") from None
 
 
 class Field:

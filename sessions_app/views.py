@@ -30,7 +30,9 @@ def visible_sessions(user):
 
 
 def _session_or_404(request, session_id) -> BackgroundSession:
-    session = visible_sessions(request.user).filter(pk=session_id).first()
+    session = None
+    if 0 < session_id < 2**63:  # the URL takes any digits; the database takes 64-bit ids
+        session = visible_sessions(request.user).filter(pk=session_id).first()
     if session is None:
         raise Http404(f"Session {session_id} does not exist.")
     return session
@@ -113,7 +115,7 @@ def _session_context(session):
 @view_required
 @require_GET
 def session_status(request, session_id: int):
-    session = visible_sessions(request.user).filter(pk=session_id).first()
+    session = visible_sessions(request.user).filter(pk=session_id).first() if 0 < session_id < 2**63 else None
     if session is None:
         return JsonResponse({"error": f"Session {session_id} does not exist."}, status=404)
     data = session.as_dict()

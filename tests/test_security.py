@@ -58,3 +58,55 @@ def test_forged_and_tampered_queue_entries_never_run_and_are_recorded(cluster, t
     assert not Path(target).exists()
     # The cluster keeps serving real sessions.
     assert wait_session(start_session("No-op", company="CRONUS").id, timeout=30).status == "succeeded"
+
+
+def test_no_command_or_page_prints_a_secret(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from sessions_app.api import run_codeunit
+    from tests.conftest import BASE_DIR
+
+    secrets = [settings.SECRET_KEY] + [
+        cfg.get("PASSWORD") for cfg in settings.DATABASES.values() if cfg.get("PASSWORD")
+    ]
+    s = run_codeunit("Insert Row", company="CRONUS")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    outputs = []
+    for args in (
+        ["sessions", "--json"],
+        ["codeunits", "--json"],
+        ["companies", "--json"],
+        ["companies"],
+        ["start_session", "No-op", "--json"],
+        ["stop_session", str(s.id)],
+        ["start_session", "nope"],
+    ):
+        result = subprocess.run(
+            [sys.executable, str(BASE_DIR / "manage.py"), *args],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        outputs.append(result.stdout + result.stderr)
+    client = Client()
+    client.force_login(User.objects.create_superuser("peeker", password="pw"))
+    for url in (
+        "/sessions/",
+        f"/sessions/{s.id}/",
+        f"/sessions/{s.id}/status.json",
+        "/sessions/codeunits/",
+        "/demo/customers/",
+        "/admin/",
+        f"/admin/sessions_app/backgroundsession/{s.id}/change/",
+    ):
+        outputs.append(client.get(url).content.decode())
+    for secret in secrets:
+        assert not any(secret in out for out in outputs)

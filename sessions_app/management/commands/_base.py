@@ -34,8 +34,15 @@ class SessionsCommand(BaseCommand):
     def execute(self, *args, **options):
         # Surrogate escapes (undecodable bytes on the command line) cannot be
         # written or stored; refuse them as bad input with a clear message.
+        def strings(value):
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    yield from strings(item)
+
         for value in [*args, *options.values()]:
-            for item in value if isinstance(value, list) else [value]:
+            for item in strings(value):
                 if isinstance(item, str):
                     try:
                         item.encode("utf-8")
