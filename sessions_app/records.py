@@ -205,6 +205,7 @@ class ParameterRecord:
     """A temporary record with typed fields: declare fields as class attributes."""
 
     fields: ClassVar[dict[str, Field]] = {}
+    do_not_call_in_templates = True  # a template that names a record class must not build one
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

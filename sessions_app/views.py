@@ -156,7 +156,8 @@ def rerun(request, session_id: int):
 @login_required
 @require_GET
 def codeunit_list(request):
-    return render(request, "sessions_app/codeunits.html", {"codeunits": registry.all()})
+    rows = [(cu, cu.params.describe()) for cu in registry.all()]
+    return render(request, "sessions_app/codeunits.html", {"rows": rows})
 
 
 @login_required

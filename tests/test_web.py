@@ -154,6 +154,12 @@ def test_malformed_or_forged_form_input_is_a_400_with_nothing_written(clerk, bod
     assert not BackgroundSession.objects.exists()
 
 
+def test_the_codeunit_list_shows_every_codeunit_and_its_fields(clerk):
+    html = client_for(clerk).get(reverse("sessions_app:codeunits")).content.decode()
+    assert "The Works" in html and "customer_no: Code[20]" in html
+    assert "code: Code[10] (required)" in html and "/sessions/codeunits/90008/start/" in html
+
+
 def test_unknown_codeunit_is_404(clerk):
     assert client_for(clerk).get(reverse("sessions_app:start", args=[12345])).status_code == 404
 
