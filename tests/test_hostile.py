@@ -121,6 +121,9 @@ def test_the_start_form_answers_400_or_starts_never_500(form):
     query=st.dictionaries(st.sampled_from(["company", "status", "page"]), form_values, max_size=3),
 )
 def test_pages_with_forged_ids_and_filters_are_404_never_500(path, query):
+    from urllib.parse import quote
+
+    path = quote(path, safe="")
     client = _client()
     for url in (f"/sessions/{path}/", f"/sessions/{path}/status.json", "/sessions/", "/sessions/table/"):
         response = client.get(url, query)
