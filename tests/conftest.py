@@ -12,6 +12,13 @@ import pytest
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# CI explores the same generated inputs every run, so a red run is reproducible; locally they vary.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 ALL_DATABASES = "__all__"
 
 
