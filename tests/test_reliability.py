@@ -72,6 +72,9 @@ def test_a_company_database_that_is_down_fails_the_session_with_a_clear_error(cl
     company = connections["company_cronus"]
     if company.vendor != "postgresql":
         pytest.skip("an SQLite file cannot be taken down under an open connection")
+    # Both workers hold an open connection to the company before it goes down.
+    warm = [start_session("Sleep", company="CRONUS", params={"seconds": "0.3"}) for _ in range(6)]
+    assert len({wait_session(s.id, timeout=WAIT).worker for s in warm}) == 2
     name = company.settings_dict["NAME"]
     admin = connections["default"]
     with admin.cursor() as c:
@@ -89,7 +92,11 @@ def test_a_company_database_that_is_down_fails_the_session_with_a_clear_error(cl
         company.close()
     assert done.status == "failed"
     assert "not currently accepting connections" in done.error or "terminating connection" in done.error
-    assert wait_session(start_session("Insert Row", company="CRONUS").id, timeout=WAIT).status == "succeeded"
+    # Every worker recovers: its dropped connection is replaced before the next session uses it.
+    after = [start_session("Sleep", company="CRONUS", params={"seconds": "0.3"}) for _ in range(6)]
+    outcomes = [wait_session(s.id, timeout=WAIT) for s in after]
+    assert [(o.status, o.error) for o in outcomes] == [("succeeded", "")] * 6
+    assert len({BackgroundSession.objects.get(pk=s.id).worker for s in after}) == 2
 
 
 @pytest.mark.integration
