@@ -16,6 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         manage = os.path.join(os.getcwd(), "manage.py")
         cluster = subprocess.Popen([sys.executable, manage, "qcluster"], start_new_session=True)  # noqa: S603
+        # A SIGTERM to this process must stop the cluster too, not leave it orphaned.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         self.stdout.write(f"qcluster started (pid {cluster.pid}); web server on http://{options['addrport']}/")
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
