@@ -54,7 +54,6 @@ def _config(url: str, conn_max_age: int, sqlite_timeout: float) -> dict:
     if cfg["ENGINE"] == "django.db.backends.sqlite3":
         Path(cfg["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         cfg["OPTIONS"] = _sqlite_options(sqlite_timeout)
-        cfg["CONN_MAX_AGE"] = 0 if conn_max_age is None else conn_max_age
     else:
         # A persistent connection the server dropped (a restart, a terminated backend) is replaced
         # before its next use instead of failing the next session that touches it.

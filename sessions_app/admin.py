@@ -1,5 +1,7 @@
 """The admin: a read-only session log with stop and re-run actions, and company access."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -246,8 +248,6 @@ class RefusedTaskAdmin(admin.ModelAdmin):
 
 
 def _pretty(value) -> str:
-    import json
-
     return json.dumps(value, indent=2, default=str)
 
 

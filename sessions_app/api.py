@@ -333,14 +333,24 @@ def run_codeunit(codeunit, *, company=None, params=None, user=None, raise_errors
     return session
 
 
+MAX_SESSION_ID = 2**63 - 1  # a BigAutoField
+
+
+def parse_session_id(value) -> int | None:
+    """Return ``value`` as a session id (a positive 64-bit integer, or its digits), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    text = str(value)
+    if not text.isdecimal() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_SESSION_ID else None
+
+
 def get_session(session_id) -> BackgroundSession:
     """Return the session with this id; raise ``SessionNotFound``."""
-    if isinstance(session_id, bool) or not isinstance(session_id, (int, str)):
-        raise SessionNotFound(session_id)
-    text = str(session_id)
-    if not text.isdecimal() or len(text) > 18 or int(text) < 1:  # ids are positive 64-bit integers
-        raise SessionNotFound(session_id)
-    session = _registry().filter(pk=int(text)).first()
+    number = parse_session_id(session_id)
+    session = None if number is None else _registry().filter(pk=number).first()
     if session is None:
         raise SessionNotFound(session_id)
     return session

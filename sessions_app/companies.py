@@ -28,8 +28,6 @@ class Company:
 
 _current: ContextVar[Company | None] = ContextVar("sessions_current_company", default=None)
 
-CONTROL_APPS = {"admin", "auth", "contenttypes", "sessions", "messages", "staticfiles"}
-
 
 def all_companies() -> list[Company]:
     """Return every configured company, in settings order."""
@@ -73,13 +71,6 @@ def use_company(name: "str | Company | None") -> Iterator[Company | None]:
         yield company
     finally:
         _current.reset(token)
-
-
-def set_current_company(name: "str | Company | None") -> Company | None:
-    """Set the current company for the rest of this context (commands, middleware)."""
-    company = None if name is None else get_company(name)
-    _current.set(company)
-    return company
 
 
 def is_company_scoped(model) -> bool:

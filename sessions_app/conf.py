@@ -40,10 +40,6 @@ class AppSettings:
         return self._get("MAX_TIMEOUT", timedelta(hours=24))
 
     @property
-    def BROKER(self) -> str:
-        return self._get("BROKER", "orm")
-
-    @property
     def CLAIM_WAIT(self) -> float:
         """Seconds a worker waits for a session row it cannot see yet."""
         return float(self._get("CLAIM_WAIT", 5.0))

@@ -86,14 +86,6 @@ class SessionWaitTimeout(SessionError):
         super().__init__(f"Session {session_id} is still {status} after {timeout:g} seconds.")
 
 
-class CodeunitFailed(SessionError):
-    """Raised by ``run_codeunit`` when the codeunit raised; the session row holds the traceback."""
-
-    def __init__(self, session):
-        self.session = session
-        super().__init__(f"Session {session.id} ({session.codeunit_name}) failed: {session.error}")
-
-
 class SessionStopped(SessionError):
     """Raised inside a codeunit by ``session.check_stop()`` when a stop was asked or it timed out."""
 

@@ -10,9 +10,6 @@ class StartOptionsForm(forms.Form):
     """Where and how to run a session; the parameter record's own form goes beside it."""
 
     company = forms.ChoiceField()
-    timeout = forms.IntegerField(
-        required=False, min_value=1, help_text="seconds (default: 12 hours)", label="Timeout (seconds)"
-    )
     on_commit = forms.BooleanField(required=False, label="Queue on commit")
     debug = forms.BooleanField(required=False, label="Run inline (debug)")
 
@@ -22,7 +19,15 @@ class StartOptionsForm(forms.Form):
         self.fields["company"].choices = [(n, n) for n in names]
         if current_company is not None and current_company.name in names:
             self.fields["company"].initial = current_company.name
-        self.fields["timeout"].max_value = int(app_settings.MAX_TIMEOUT.total_seconds())
+        # Built here, not on the class: the ceiling is a setting, read when the form is made.
+        self.fields["timeout"] = forms.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=int(app_settings.MAX_TIMEOUT.total_seconds()),
+            help_text="seconds (default: 12 hours)",
+            label="Timeout (seconds)",
+        )
+        self.order_fields(["company", "timeout", "on_commit", "debug"])
 
 
 def record_form(codeunit, data=None, exclude=(), initial=None):

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import cached_property
 
 from .exceptions import RecordValidationError
 
@@ -80,7 +81,13 @@ class Field:
                 raise ValidationError("This field is required.", code="required")
             return self.get_default()
         self.check_type(value)
-        return self.formfield().clean(value)
+        return self._cleaner.clean(value)
+
+    @cached_property
+    def _cleaner(self) -> forms.Field:
+        # One form field per record field does the validating: cleaning is stateless, and
+        # building a field for every value would cost every start and every run.
+        return self.formfield()
 
     def to_json(self, value: Any) -> Any:
         return value

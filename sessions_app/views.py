@@ -7,11 +7,11 @@ of what it touches; a session in a company the user may not see is a 404.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import api
 from .access import can_access, visible_company_filter
@@ -29,10 +29,14 @@ def visible_sessions(user):
     return BackgroundSession.objects.filter(**visible_company_filter(user))
 
 
+def visible_session(user, session_id) -> BackgroundSession | None:
+    """The session, if it exists and ``user`` may see its company (URLs and forms take any digits)."""
+    number = api.parse_session_id(session_id)
+    return None if number is None else visible_sessions(user).filter(pk=number).first()
+
+
 def _session_or_404(request, session_id) -> BackgroundSession:
-    session = None
-    if 0 < session_id < 2**63:  # the URL takes any digits; the database takes 64-bit ids
-        session = visible_sessions(request.user).filter(pk=session_id).first()
+    session = visible_session(request.user, session_id)
     if session is None:
         raise Http404(f"Session {session_id} does not exist.")
     return session
@@ -115,7 +119,7 @@ def _session_context(session):
 @view_required
 @require_GET
 def session_status(request, session_id: int):
-    session = visible_sessions(request.user).filter(pk=session_id).first() if 0 < session_id < 2**63 else None
+    session = visible_session(request.user, session_id)
     if session is None:
         return JsonResponse({"error": f"Session {session_id} does not exist."}, status=404)
     data = session.as_dict()
@@ -161,6 +165,7 @@ def codeunit_list(request):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def codeunit_start(request, codeunit_id: int):
     try:
         cu = registry.get(codeunit_id)
@@ -194,8 +199,6 @@ def codeunit_start(request, codeunit_id: int):
                 messages.success(request, f"Session {session.id} started ({session.status}).")
                 return redirect("sessions_app:session", session.id)
         status = 400
-    elif request.method != "GET":
-        return HttpResponseBadRequest("GET or POST only.")
     return render(request, "sessions_app/start.html", {"cu": cu, "options": options, "params": params}, status=status)
 
 

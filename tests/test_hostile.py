@@ -125,7 +125,14 @@ def test_pages_with_forged_ids_and_filters_are_404_never_500(path, query):
 
     path = quote(path, safe="")
     client = _client()
-    for url in (f"/sessions/{path}/", f"/sessions/{path}/status.json", "/sessions/", "/sessions/table/"):
+    for url in (
+        f"/sessions/{path}/",
+        f"/sessions/{path}/status.json",
+        "/sessions/",
+        "/sessions/table/",
+        f"/demo/the-works/{path}/",
+        f"/demo/customers/?session={path}",
+    ):
         response = client.get(url, query)
         assert response.status_code in (200, 404), (url, response.status_code)
     assert client.post(f"/sessions/{path}/stop/").status_code in (302, 404)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from sessions_app import api
 from sessions_app.companies import use_company
 from sessions_app.exceptions import SessionStartError
-from sessions_app.views import visible_sessions
+from sessions_app.views import visible_session
 
 from .models import Customer, SessionLog
 
@@ -31,12 +31,7 @@ def customer_list(request):
     _require_company(request)
     if not request.user.has_perm("demo.view_customer"):
         raise PermissionDenied("You may not see customers.")
-    session = None
-    if "session" in request.GET:
-        try:
-            session = visible_sessions(request.user).filter(pk=int(request.GET["session"])).first()
-        except ValueError:
-            session = None
+    session = visible_session(request.user, request.GET["session"]) if "session" in request.GET else None
     return render(request, "demo/customers.html", {"customers": Customer.objects.all()[:200], "session": session})
 
 
@@ -65,7 +60,7 @@ def start_the_works(request):
 @login_required
 @require_GET
 def works_status(request, session_id: int):
-    session = visible_sessions(request.user).filter(pk=session_id).first()
+    session = visible_session(request.user, session_id)
     if session is None:
         raise Http404(f"Session {session_id} does not exist.")
     log = None

@@ -127,6 +127,7 @@ def long_query(rec, session):
 
     _log(rec, session, result="uncommitted")
     conn = connections[session.alias]
+    session.log("written; querying")
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             cursor.execute("SELECT pg_sleep(%s)", [rec.seconds])
@@ -162,6 +163,7 @@ def rerun_when_lost(rec, session):
     """Hang on the first run (to be killed); finish when run again after a loss."""
     if session.rerun_of is None:
         _log(rec, session, result="first attempt, uncommitted")
+        session.log("written; hanging")
         time.sleep(rec.seconds)
         return "first attempt finished"
     _log(rec, session, result=f"re-run of {session.rerun_of}")
