@@ -47,6 +47,17 @@ __all__ = [
     "stop_session",
     "request_stop",
     "rerun_session",
+    "create_task",
+    "set_task_ready",
+    "task_exists",
+    "cancel_task",
+    "get_task",
+    "add_job",
+    "get_job",
+    "set_job_ready",
+    "set_job_on_hold",
+    "restart_job",
+    "run_job_now",
 ]
 
 
@@ -471,3 +482,9 @@ def rerun_session(session_id, *, user=None, params=None, debug: bool = False) ->
     return start_session(
         original.codeunit_id, company=original.company, params=values, timeout=original.timeout, user=user, debug=debug
     )
+
+
+# The task scheduler and the job queue run their sessions through this module;
+# their functions are part of the one door.
+from .jobqueue import add_job, get_job, restart_job, run_job_now, set_job_on_hold, set_job_ready  # noqa: E402
+from .tasks import cancel_task, create_task, get_task, set_task_ready, task_exists  # noqa: E402

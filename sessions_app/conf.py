@@ -109,5 +109,34 @@ class AppSettings:
         """Extra seconds django-q2 allows past a session's timeout before killing its worker."""
         return float(self._get("STOP_GRACE", 30.0))
 
+    @property
+    def CLOCK(self) -> str:
+        """Dotted path of the scheduler's clock, a callable returning an aware datetime (a setting, never input)."""
+        return self._get("CLOCK", "django.utils.timezone.now")
+
+    @property
+    def SCHEDULER_INTERVAL(self) -> float:
+        """Longest sleep, in seconds, between the dispatcher's looks for due tasks and job queue entries."""
+        return float(self._get("SCHEDULER_INTERVAL", 1.0))
+
+    @property
+    def TASK_MAX_RETRIES(self) -> int:
+        """How many times a scheduled task that failed with a retriable error is tried again."""
+        return int(self._get("TASK_MAX_RETRIES", 3))
+
+    @property
+    def TASK_RETRY_DELAY(self) -> timedelta:
+        """The delay before a task's first retry; it doubles with each further retry."""
+        return self._get("TASK_RETRY_DELAY", timedelta(seconds=30))
+
+    @property
+    def TASK_RETRY_DELAY_MAX(self) -> timedelta:
+        return self._get("TASK_RETRY_DELAY_MAX", timedelta(minutes=30))
+
+    @property
+    def DISPATCH_RECOVER_AFTER(self) -> timedelta:
+        """A task or entry claimed this long ago whose session was never written is started again."""
+        return self._get("DISPATCH_RECOVER_AFTER", timedelta(seconds=30))
+
 
 app_settings = AppSettings()

@@ -55,6 +55,19 @@ class SessionContext:
     def __repr__(self):
         return f"<SessionContext {self.id} {self._session.codeunit_name!r} in {self.company!r}>"
 
+    @property
+    def failed_task(self):
+        """In a task's failure codeunit: the ``ScheduledTask`` that failed, else ``None``.
+
+        Its ``params``, ``error_message``, ``error_type`` and ``error_traceback``
+        say what was tried and how the last attempt failed.
+        """
+        if not hasattr(self, "_failed_task"):
+            from .models import ScheduledTask
+
+            self._failed_task = ScheduledTask.objects.filter(failure_session_id=self.id).first()
+        return self._failed_task
+
     def progress(self, done: int, total: int | None = None, message: str = "") -> None:
         """Record how far the codeunit has got; cheap to call in a loop."""
         now = time.monotonic()

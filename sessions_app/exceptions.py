@@ -106,3 +106,21 @@ class SessionInterrupted(BaseException):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__("stop requested" if reason == "stopped" else "timeout reached")
+
+
+class RetriableError(SessionError):
+    """Raise in a codeunit run by a scheduled task when trying again later may succeed.
+
+    The task is retried with a growing delay (``SESSIONS_TASK_MAX_RETRIES``);
+    any other error runs its failure codeunit at once.
+    """
+
+
+class TaskNotFound(SessionError):
+    def __init__(self, task_id: Any):
+        self.task_id = task_id
+        super().__init__(f"Scheduled task {task_id!r} does not exist.")
+
+
+class JobQueueError(SessionError):
+    """A job queue entry is unknown, or cannot be changed now (it is in process, its category is busy)."""

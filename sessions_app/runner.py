@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
+from . import retry
 from .codeunits import registry
 from .companies import get_company, use_company
 from .conf import app_settings
@@ -122,7 +123,15 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
                 DjangoJSONEncoder().encode(result)
     except BaseException as e:
         status, error = _failure(session, context, e)
-        _finish(session, status, error=error, tb=traceback_module.format_exc(), context=context)
+        _finish(
+            session,
+            status,
+            error=error,
+            tb=traceback_module.format_exc(),
+            context=context,
+            error_type=retry.error_type(e),
+            retriable=status == Status.FAILED and retry.is_retriable(e),
+        )
         if not isinstance(e, (Exception, SessionInterrupted)):
             raise
         return e
@@ -157,7 +166,7 @@ _FINISH_EVENTS = {
 }
 
 
-def _finish(session, status, *, result=None, error="", tb="", context=None):
+def _finish(session, status, *, result=None, error="", tb="", context=None, error_type="", retriable=False):
     if context is not None:
         try:
             context.flush()
@@ -168,7 +177,15 @@ def _finish(session, status, *, result=None, error="", tb="", context=None):
         updated = (
             BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
             .filter(pk=session.id, status=Status.RUNNING)
-            .update(status=status, finished_at=now, result=result, error=error[:10000], traceback=tb)
+            .update(
+                status=status,
+                finished_at=now,
+                result=result,
+                error=error[:10000],
+                traceback=tb,
+                error_type=error_type[:200],
+                retriable=retriable,
+            )
         )
         if updated:
             _event(session, _FINISH_EVENTS[status], error.splitlines()[0] if error else "")
@@ -179,6 +196,7 @@ def _finish(session, status, *, result=None, error="", tb="", context=None):
         error[:10000],
         tb,
     )
+    session.error_type, session.retriable = error_type[:200], retriable
     level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
     logger.log(
         level,

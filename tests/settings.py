@@ -27,3 +27,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Sessions whose task died with a killed cluster are queued again this soon.
 SESSIONS_REQUEUE_AFTER = __import__("datetime").timedelta(seconds=float(os.environ.get("SESSIONS_REQUEUE_AFTER", "20")))
+
+# The scheduler reads a clock the tests can move (tests/clock.py), and looks often.
+SESSIONS_CLOCK = "tests.clock.now"
+SESSIONS_SCHEDULER_INTERVAL = 0.2

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from sessions_app.codeunits import codeunit
 from sessions_app.demo.models import Customer, SessionLog
+from sessions_app.exceptions import RetriableError
 from sessions_app.records import Boolean, Code, Date, Decimal, Guid, Integer, ParameterRecord, Text
 
 
@@ -184,3 +185,31 @@ def busy_loop(rec, session):
         if rec.pause:
             time.sleep(float(rec.pause))
     return rec.steps
+
+
+@codeunit(90020, "Always Retriable", params=RowParameters)
+def always_retriable(rec, session):
+    """Write a customer, then fail with an error worth retrying: the write must roll back each time."""
+    Customer.objects.create(no="RETRY-" + str(session.id), name="must roll back")
+    raise RetriableError(f"not yet ({rec.log_id})")
+
+
+@codeunit(90021, "Record Failure", params=RowParameters)
+def record_failure(rec, session):
+    """A failure codeunit: record the failed task's parameters and error in its company."""
+    task = session.failed_task
+    _log(rec, session, result=f"{task.error_type}: {task.error_message}"[:100])
+    return {
+        "task": task.id,
+        "codeunit": task.codeunit_id,
+        "params": task.params,
+        "error_message": task.error_message,
+        "error_type": task.error_type,
+        "traceback": bool(task.error_traceback),
+    }
+
+
+@codeunit(90022, "Who Am I")
+def who_am_i(rec, session):
+    """Return the user the session runs as."""
+    return session.user.get_username() if session.user is not None else None

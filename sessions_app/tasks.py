@@ -1,0 +1,283 @@
+"""The task scheduler: a codeunit run once, later, with retries and a failure codeunit.
+
+Business Central's ``TaskScheduler.CreateTask``. A task is a row in the
+registry; the dispatcher (``dispatcher.py``) starts each due task as an
+ordinary background session and learns its outcome from the session row.
+Every step is a conditional update on the task's status and attempt number,
+and each attempt's session has the idempotency key ``task-<id>-<attempt>``,
+so dispatchers in several workers never start one attempt twice, and a
+dispatcher that died between the two steps is repaired by the next one.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from . import api, clock
+from .codeunits import registry
+from .conf import app_settings
+from .exceptions import RecordValidationError, SessionStartError, TaskNotFound, UnknownCodeunit
+from .models import ACTIVE_TASK_STATUSES, BackgroundSession, ScheduledTask, Status, TaskStatus
+from .records import NoParameters
+
+logger = logging.getLogger("sessions_app")
+
+BATCH = 50
+
+
+def _tasks():
+    return ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
+
+
+def _aware(value, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        message = f"{name} must be a datetime, not {value!r}."
+        raise SessionStartError("invalid_params", message, {name: [message]})
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+def create_task(
+    codeunit,
+    *,
+    failure_codeunit=None,
+    ready: bool = True,
+    company=None,
+    not_before: datetime | None = None,
+    params=None,
+    timeout=None,
+    user=None,
+) -> int:
+    """Schedule ``codeunit`` to run once in a background session; return the task id.
+
+    It runs at the first chance on or after ``not_before`` (default: now), once
+    it is ready. Company, parameters, timeout and user are checked as
+    ``start_session`` checks them, and ``SessionStartError`` is raised with
+    nothing written. If it fails (after retries, for a retriable error),
+    ``failure_codeunit`` runs in a new session in the same company; it gets
+    the task's parameters when its record accepts them, and the task with its
+    error as ``session.failed_task``.
+    """
+    prepared = api._prepare(codeunit, company, params, timeout, user)
+    failure = None
+    if failure_codeunit is not None:
+        try:
+            failure = registry.get(failure_codeunit)
+        except UnknownCodeunit as e:
+            raise SessionStartError("unknown_codeunit", f"Failure codeunit: {e}") from e
+        if failure.params is not NoParameters:
+            try:
+                failure.params.validate(prepared.record.to_json())
+            except RecordValidationError as e:
+                raise SessionStartError(
+                    "invalid_params",
+                    f"The failure codeunit {failure} does not accept the task's parameters: {e}",
+                    errors=e.errors,
+                ) from e
+    when = clock.now() if not_before is None else _aware(not_before, "not_before")
+    task = ScheduledTask(
+        codeunit_id=prepared.codeunit.id,
+        codeunit_name=prepared.codeunit.name,
+        failure_codeunit_id=failure.id if failure else None,
+        failure_codeunit_name=failure.name if failure else "",
+        company=prepared.company.name,
+        params=prepared.record.to_json(),
+        user=prepared.user,
+        username=prepared.user.get_username() if prepared.user is not None else "",
+        timeout=prepared.timeout,
+        status=TaskStatus.READY if ready else TaskStatus.NOT_READY,
+        not_before=when,
+    )
+    try:
+        task.save(using=app_settings.REGISTRY_ALIAS, force_insert=True)
+    except Exception as e:
+        raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
+    logger.info("task=%s %s in %s scheduled for %s (%s)", task.id, task.codeunit_name, task.company, when, task.status)
+    return task.id
+
+
+def get_task(task_id) -> ScheduledTask:
+    number = api.parse_session_id(task_id)
+    task = None if number is None else _tasks().filter(pk=number).first()
+    if task is None:
+        raise TaskNotFound(task_id)
+    return task
+
+
+def task_exists(task_id) -> bool:
+    """True while the task has yet to finish: not ready, ready or running (as ``TaskScheduler.TaskExists``)."""
+    number = api.parse_session_id(task_id)
+    return number is not None and _tasks().filter(pk=number, status__in=ACTIVE_TASK_STATUSES).exists()
+
+
+def set_task_ready(task_id, not_before: datetime | None = None) -> bool:
+    """Make a task ready to run (at or after ``not_before`` if given); False if it has started or finished."""
+    number = api.parse_session_id(task_id)
+    if number is None:
+        return False
+    changes = {"status": TaskStatus.READY}
+    if not_before is not None:
+        changes["not_before"] = _aware(not_before, "not_before")
+    return bool(_tasks().filter(pk=number, status__in=(TaskStatus.NOT_READY, TaskStatus.READY)).update(**changes))
+
+
+def cancel_task(task_id, user=None) -> bool:
+    """Cancel a task that has not finished; a running one's session is stopped. False if there is none."""
+    number = api.parse_session_id(task_id)
+    if number is None:
+        return False
+    now = timezone.now()
+    waiting = (TaskStatus.NOT_READY, TaskStatus.READY)
+    if _tasks().filter(pk=number, status__in=waiting).update(status=TaskStatus.CANCELLED, finished_at=now):
+        logger.info("task=%s cancelled before it started", number)
+        return True
+    task = _tasks().filter(pk=number, status=TaskStatus.RUNNING).first()
+    if task is None or not _tasks().filter(pk=number, status=TaskStatus.RUNNING, attempts=task.attempts).update(
+        status=TaskStatus.CANCELLED, finished_at=now
+    ):
+        return False
+    if task.session_id is not None:
+        api.request_stop(task.session_id, comment=f"task {number} cancelled", user=user)
+    logger.info("task=%s cancelled while running", number)
+    return True
+
+
+def _load_user(user_id):
+    if user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
+# The dispatcher's side.
+
+
+def dispatch(now: datetime) -> list[int]:
+    """Start every task that is due; return their ids."""
+    started = []
+    due = _tasks().filter(status=TaskStatus.READY, not_before__lte=now).order_by("not_before", "id")[:BATCH]
+    for task in due:
+        attempt = task.attempts + 1
+        if (
+            _tasks()
+            .filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts)
+            .update(status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None)
+        ):
+            task.attempts = attempt
+            _start_attempt(task)
+            started.append(task.id)
+    return started
+
+
+def _start_attempt(task: ScheduledTask) -> None:
+    """Start the session of the task's current attempt (again, after a crash: the key makes it the same)."""
+    try:
+        session = api.start_session(
+            task.codeunit_id,
+            company=task.company,
+            params=task.params,
+            timeout=task.timeout,
+            key=f"task-{task.id}-{task.attempts}",
+            user=_load_user(task.user_id),
+            debug=False,
+        )
+    except SessionStartError as e:
+        logger.error("task=%s attempt %s could not start: %s", task.id, task.attempts, e)
+        retriable = e.reason in ("limit_reached", "unavailable")
+        _after_failure(task, f"Could not start: {e}", "sessions_app.exceptions.SessionStartError", "", retriable)
+        return
+    if not _tasks().filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(session_id=session.id):
+        api.request_stop(session.id, comment=f"task {task.id} was cancelled")  # cancelled meanwhile
+    logger.info("task=%s attempt %s is session %s", task.id, task.attempts, session.id)
+
+
+def settle(now: datetime) -> None:
+    """Learn the outcome of running tasks; repair tasks whose session or failure session was never started."""
+    running = list(_tasks().filter(status=TaskStatus.RUNNING))
+    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    by_id = {
+        s.id: s
+        for s in sessions.filter(pk__in=[t.session_id for t in running if t.session_id]).only(
+            "id", "status", "error", "error_type", "traceback", "retriable"
+        )
+    }
+    stale = timezone.now() - app_settings.DISPATCH_RECOVER_AFTER
+    for task in running:
+        if task.session_id is None:
+            if task.claimed_at and task.claimed_at < stale:
+                _start_attempt(task)
+            continue
+        session = by_id.get(task.session_id)
+        if session is not None and session.is_active:
+            continue
+        if session is not None and session.status == Status.SUCCEEDED:
+            if (
+                _tasks()
+                .filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
+                .update(status=TaskStatus.SUCCEEDED, finished_at=timezone.now())
+            ):
+                logger.info("task=%s succeeded in session %s", task.id, session.id)
+            continue
+        if session is None:
+            _after_failure(task, f"Session {task.session_id} disappeared.", "", "", False)
+            continue
+        retriable = session.retriable or session.status == Status.LOST
+        error = session.error or f"The session ended {session.status}."
+        _after_failure(task, error, session.error_type, session.traceback, retriable)
+    for task in _tasks().filter(
+        status=TaskStatus.FAILED,
+        failure_codeunit_id__isnull=False,
+        failure_session_id__isnull=True,
+        failure_error="",
+        finished_at__lt=stale,
+    )[:BATCH]:
+        _start_failure_codeunit(task)
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """The wait before retry number ``attempt`` (1, 2, ...): the base delay doubled each time, capped."""
+    delay = app_settings.TASK_RETRY_DELAY * (2 ** max(0, attempt - 1))
+    return min(delay, app_settings.TASK_RETRY_DELAY_MAX)
+
+
+def _after_failure(task: ScheduledTask, error: str, error_type: str, tb: str, retriable: bool) -> None:
+    tasks = _tasks().filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
+    fields = {"error_message": error[:10000], "error_type": error_type[:200], "error_traceback": tb}
+    if retriable and task.attempts <= app_settings.TASK_MAX_RETRIES:
+        when = clock.now() + retry_delay(task.attempts)
+        if tasks.update(status=TaskStatus.READY, not_before=when, **fields):
+            logger.warning("task=%s attempt %s failed (%s); retrying at %s", task.id, task.attempts, error, when)
+        return
+    if not tasks.update(status=TaskStatus.FAILED, finished_at=timezone.now(), **fields):
+        return
+    logger.error("task=%s failed after %s attempt(s): %s", task.id, task.attempts, error)
+    task.status = TaskStatus.FAILED
+    if task.failure_codeunit_id is not None:
+        _start_failure_codeunit(task)
+
+
+def _start_failure_codeunit(task: ScheduledTask) -> None:
+    try:
+        failure = registry.get(task.failure_codeunit_id)
+        params = {} if failure.params is NoParameters else task.params
+        session = api.start_session(
+            failure,
+            company=task.company,
+            params=params,
+            timeout=task.timeout,
+            key=f"task-{task.id}-failure",
+            user=_load_user(task.user_id),
+            debug=False,
+        )
+    except (SessionStartError, UnknownCodeunit) as e:
+        logger.error("task=%s: its failure codeunit could not start: %s", task.id, e)
+        _tasks().filter(pk=task.pk).update(failure_error=str(e)[:10000])
+        return
+    _tasks().filter(pk=task.pk).update(failure_session_id=session.id)
+    logger.info("task=%s: failure codeunit %s runs in session %s", task.id, failure, session.id)
+
+
+def next_due() -> datetime | None:
+    """When the next ready task is due, for the dispatcher's sleep."""
+    task = _tasks().filter(status=TaskStatus.READY).order_by("not_before").only("not_before").first()
+    return task.not_before if task else None
