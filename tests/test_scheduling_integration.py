@@ -1,0 +1,232 @@
+"""The task scheduler and the job queue against a real qcluster, whose dispatcher threads do the work.
+
+Where waiting would be slow (an hour, a weekend, a retry delay) the tests
+move the scheduler clock (tests/clock.py) for the cluster and themselves.
+To show that something did *not* run, a marker task is created after the
+clock moved: once the marker has run, the dispatcher has looked at the moved
+clock, and whatever should not have started must still be waiting.
+"""
+
+import statistics
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from sessions_app import api, dispatcher
+from sessions_app.demo.models import Customer, SessionLog
+from sessions_app.exceptions import JobQueueError
+from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from tests import clock
+from tests.conftest import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases="__all__")]
+
+WAIT = 30
+FRIDAY = datetime(2026, 11, 27, 16, 30, tzinfo=UTC)
+MONDAY_8 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def real_clock():
+    clock.reset()
+    yield
+    clock.reset()
+
+
+def task(task_id) -> ScheduledTask:
+    return ScheduledTask.objects.get(pk=task_id)
+
+
+def wait_task(task_id, *statuses, timeout=WAIT) -> ScheduledTask:
+    wait_until(lambda: task(task_id).status in statuses, timeout=timeout, message=f"task {task_id} to be {statuses}")
+    return task(task_id)
+
+
+def dispatcher_has_looked(company="CRONUS") -> None:
+    """Wait until a task created now on the scheduler clock has run: the dispatcher has seen this moment."""
+    marker = api.create_task("No-op", company=company)
+    wait_task(marker, "succeeded")
+
+
+def test_a_task_starts_soon_after_not_before_and_never_before(cluster):
+    delays = []
+    for i in range(10):
+        not_before = clock.now() + timedelta(seconds=0.5 + 0.3 * i)
+        task_id = api.create_task("No-op", company="CRONUS", not_before=not_before)
+        delays.append((task_id, not_before))
+    for task_id, not_before in delays:
+        t = wait_task(task_id, "succeeded")
+        session = BackgroundSession.objects.get(pk=t.session_id)
+        assert session.started_at >= not_before, (session.started_at, not_before)
+    measured = sorted(
+        (BackgroundSession.objects.get(pk=task(t).session_id).started_at - nb).total_seconds() for t, nb in delays
+    )
+    print(f"\nnot_before -> started: p50 {statistics.median(measured) * 1000:.0f} ms, max {measured[-1] * 1000:.0f} ms")
+    assert measured[-1] < 5
+
+    later = api.create_task("Insert Row", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    dispatcher_has_looked()
+    assert task(later).status == "ready" and task(later).session_id is None
+    clock.advance(timedelta(hours=1))
+    moved_at = timezone.now()
+    t = wait_task(later, "succeeded")
+    assert BackgroundSession.objects.get(pk=t.session_id).started_at >= moved_at
+
+
+def test_a_task_that_is_not_ready_never_runs_until_it_is_set_ready(cluster):
+    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    clock.advance(timedelta(days=1))
+    dispatcher_has_looked()
+    assert task(task_id).status == "not_ready" and api.task_exists(task_id)
+    assert api.set_task_ready(task_id)
+    wait_task(task_id, "succeeded")
+    assert not api.task_exists(task_id)
+    assert BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").count() == 1
+
+
+def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeunit_runs(cluster):
+    log_id = "0b7c3f5e-6a1d-4d0e-8b55-5b8d3f1e2a90"
+    task_id = api.create_task(
+        "Always Retriable", failure_codeunit="Record Failure", company="CRONUS", params={"log_id": log_id}
+    )
+    delays = []
+    for attempt in (1, 2, 3):  # SESSIONS_TASK_MAX_RETRIES = 3: four attempts in all
+        wait_until(
+            lambda attempt=attempt: task(task_id).attempts == attempt and task(task_id).status == "ready",
+            timeout=WAIT,
+            message=f"attempt {attempt} to fail and be rescheduled",
+        )
+        t = task(task_id)
+        failed = BackgroundSession.objects.get(pk=t.session_id)
+        delays.append(round((t.not_before - failed.finished_at).total_seconds() - clock.offset()))
+        clock.travel_to(t.not_before)
+    t = wait_task(task_id, "failed")
+    assert t.attempts == 4 and [round(d, -1) for d in delays] == [30, 60, 120]
+    wait_until(lambda: task(task_id).failure_session_id is not None, timeout=WAIT)
+    failure = api.wait_session(task(task_id).failure_session_id, timeout=WAIT)
+    assert failure.status == "succeeded", failure.traceback
+    assert failure.result["error_type"] == "sessions_app.exceptions.RetriableError"
+    assert failure.result["params"]["log_id"] == log_id and failure.result["traceback"]
+    attempts = BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").exclude(pk=failure.id)
+    assert sorted(attempts.values_list("status", flat=True)) == ["failed"] * 4
+    assert not Customer.objects.using("company_cronus").filter(no__startswith="RETRY-").exists()  # rolled back
+    row = SessionLog.objects.using("company_cronus").get(id=log_id)
+    assert row.session_id == failure.id and "RetriableError" in row.result
+
+
+def test_a_task_cancelled_before_it_starts_never_runs(cluster):
+    task_id = api.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(minutes=10))
+    assert api.cancel_task(task_id)
+    clock.advance(timedelta(hours=1))
+    dispatcher_has_looked()
+    assert task(task_id).status == "cancelled" and task(task_id).session_id is None
+
+
+def test_tasks_survive_a_restart_of_the_whole_cluster(qcluster):
+    pending = [
+        api.create_task("Insert Row", company="CRONUS UK", not_before=clock.now() + timedelta(minutes=30))
+        for _ in range(5)
+    ]
+    running = api.create_task("Sleep", company="CRONUS", params={"seconds": 4})
+    wait_until(lambda: BackgroundSession.objects.filter(pk=task(running).session_id or 0, status="running").exists())
+    qcluster.kill()  # kill -9: the running attempt dies with its worker
+    clock.advance(timedelta(hours=1))
+    qcluster.start()
+    for task_id in pending:
+        t = wait_task(task_id, "succeeded")
+        assert BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").count() == 1
+        assert SessionLog.objects.using("company_cronus_uk").filter(session_id=t.session_id).count() == 1
+    # The killed attempt is found lost, and the task is retried after its delay: never two at once.
+    wait_until(lambda: task(running).status == "ready" and task(running).attempts == 1, timeout=60)
+    first = BackgroundSession.objects.get(pk=task(running).session_id)
+    assert first.status == "lost"
+    clock.travel_to(task(running).not_before)
+    t = wait_task(running, "succeeded")
+    second = BackgroundSession.objects.get(pk=t.session_id)
+    assert t.attempts == 2 and second.started_at > first.finished_at
+
+
+# The job queue.
+
+
+def entry(entry_id) -> JobQueueEntry:
+    return JobQueueEntry.objects.get(pk=entry_id)
+
+
+def log_of(entry_id):
+    return JobQueueLogEntry.objects.filter(entry_id=entry_id).order_by("id")
+
+
+def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend(cluster):
+    clock.travel_to(FRIDAY)
+    job = api.add_job(
+        "No-op",
+        company="CRONUS",
+        weekdays=["mon-fri"],
+        starting_time=time(8),
+        ending_time=time(17),
+        minutes_between_runs=60,
+    )
+    wait_until(lambda: log_of(job.id).filter(status="success").count() == 1, timeout=WAIT)
+    wait_until(lambda: entry(job.id).status == "ready", timeout=WAIT)
+    assert entry(job.id).earliest_start == MONDAY_8
+    clock.travel_to(MONDAY_8 - timedelta(minutes=1))
+    dispatcher_has_looked()
+    assert log_of(job.id).count() == 1 and entry(job.id).status == "ready"
+    clock.travel_to(MONDAY_8)
+    wait_until(lambda: log_of(job.id).filter(status="success").count() == 2, timeout=WAIT)
+    wait_until(lambda: entry(job.id).status == "ready", timeout=WAIT)
+    assert entry(job.id).earliest_start == MONDAY_8.replace(hour=9)
+    for run in log_of(job.id):
+        session = BackgroundSession.objects.get(pk=run.session_id)
+        assert session.status == "succeeded" and run.finished_at == session.finished_at
+
+
+def _intervals(entry_ids):
+    runs = []
+    for entry_id in entry_ids:
+        [run] = log_of(entry_id)
+        session = BackgroundSession.objects.get(pk=run.session_id)
+        runs.append((session.started_at, session.finished_at))
+    return sorted(runs)
+
+
+def test_a_category_runs_its_entries_one_at_a_time(cluster):
+    serial = [api.add_job("Sleep", company="CRONUS", params={"seconds": 1.5}, category="SERIAL") for _ in range(2)]
+    free = [api.add_job("Sleep", company="CRONUS", params={"seconds": 1.5}) for _ in range(2)]
+    wait_until(lambda: JobQueueEntry.objects.filter(status="waiting").exists(), timeout=WAIT)
+    for job in serial + free:
+        wait_until(lambda job=job: entry(job.id).status == "finished", timeout=WAIT)
+    (a_start, a_end), (b_start, b_end) = _intervals(e.id for e in serial)
+    assert b_start >= a_end  # one after the other
+    (c_start, c_end), (d_start, d_end) = _intervals(e.id for e in free)
+    assert d_start < c_end  # without a category, the two workers ran them side by side
+
+
+def test_max_attempts_ends_in_error_with_a_log_entry_per_run(cluster):
+    job = api.add_job("Write Then Fail", company="CRONUS UK", max_attempts=2, rerun_delay=0)
+    wait_until(lambda: entry(job.id).status == "error", timeout=WAIT)
+    job = entry(job.id)
+    assert job.attempts == 2 and job.error_message.startswith("ValueError: planned failure")
+    runs = list(log_of(job.id))
+    assert [r.status for r in runs] == ["error", "error"]
+    for run in runs:
+        assert BackgroundSession.objects.get(pk=run.session_id).status == "failed"
+        assert "Traceback" in run.error_traceback and run.finished_at >= run.started_at
+    clock.advance(timedelta(days=1))
+    dispatcher_has_looked("CRONUS UK")
+    assert log_of(job.id).count() == 2 and entry(job.id).status == "error"
+
+
+def test_an_entry_in_process_is_not_started_twice(cluster):
+    job = api.add_job("Sleep", company="CRONUS", params={"seconds": 3}, weekdays=["mon-sun"], minutes_between_runs=1)
+    wait_until(lambda: entry(job.id).status == "in_process" and entry(job.id).session_id, timeout=WAIT)
+    clock.advance(timedelta(minutes=10))  # its next run is long due while it is still in process
+    with pytest.raises(JobQueueError, match="in process"):
+        api.run_job_now(job.id)
+    for _ in range(5):
+        dispatcher.run_once()  # a third dispatcher, beside the two in the workers
+    wait_until(lambda: log_of(job.id).filter(status="success").exists(), timeout=WAIT)
+    assert BackgroundSession.objects.filter(key__startswith=f"job-{job.id}-").count() == 1
+    assert entry(job.id).earliest_start > clock.now()
