@@ -27,7 +27,7 @@ setup-browser:
 
 demo: setup
 	$(PY) manage.py migrate_all
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --jobs
 	$(PY) manage.py rundemo $(ADDR)
 
 test: setup setup-browser

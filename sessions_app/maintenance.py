@@ -17,7 +17,7 @@ from django.utils import timezone
 from .codeunits import registry
 from .conf import app_settings
 from .exceptions import SessionStartError, UnknownCodeunit
-from .models import BackgroundSession, SessionEvent, Status
+from .models import BackgroundSession, JobQueueLogEntry, ScheduledTask, SessionEvent, Status, TaskStatus
 
 logger = logging.getLogger("sessions_app")
 
@@ -152,12 +152,23 @@ def prune(older_than: timedelta) -> int:
         total += _sessions().filter(pk__in=ids).delete()[1].get(BackgroundSession._meta.label, 0)
 
 
+def prune_schedule(older_than: timedelta) -> int:
+    """Delete finished scheduled tasks and job queue log entries older than ``now - older_than``."""
+    cutoff = timezone.now() - older_than
+    finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+    tasks = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
+    logs = JobQueueLogEntry.objects.using(app_settings.REGISTRY_ALIAS)
+    deleted = tasks.filter(status__in=finished, finished_at__lt=cutoff).delete()[0]
+    return deleted + logs.filter(finished_at__lt=cutoff).delete()[0]
+
+
 def run_once(prune_now: bool = False) -> dict:
     """One pass of every check; return what it did."""
     done = {"lost": mark_lost(), "abandoned": cancel_abandoned(), "requeued": requeue_stranded(), "pruned": 0}
     days = app_settings.RETENTION_DAYS
     if prune_now and days is not None:
         done["pruned"] = prune(timedelta(days=days))
+        prune_schedule(timedelta(days=days))
     return done
 
 

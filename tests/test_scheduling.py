@@ -396,3 +396,36 @@ def test_bad_job_queue_entries_raise_clearly_and_write_nothing():
     for action in (api.set_job_ready, api.set_job_on_hold, api.run_job_now):
         with pytest.raises(JobQueueError, match="does not exist"):
             action("12x")
+
+
+def test_prune_deletes_old_finished_tasks_and_job_log_entries_only():
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    old, recent, waiting = (api.create_task("No-op", company="CRONUS") for _ in range(3))
+    long_ago = timezone.now() - timedelta(days=40)
+    ScheduledTask.objects.filter(pk__in=[old, recent]).update(status="succeeded", finished_at=timezone.now())
+    ScheduledTask.objects.filter(pk=old).update(finished_at=long_ago)
+    job = api.add_job("No-op", company="CRONUS", ready=False)
+    api.run_job_now(job.id, debug=True)
+    api.run_job_now(job.id, debug=True)
+    JobQueueLogEntry.objects.filter(pk=JobQueueLogEntry.objects.order_by("id").first().pk).update(finished_at=long_ago)
+    call_command("prune_sessions", "--older-than", "30")
+    assert set(ScheduledTask.objects.values_list("id", flat=True)) == {recent, waiting}
+    assert JobQueueLogEntry.objects.count() == 1 and entry(job.id).status == "on_hold"
+
+
+def test_the_demo_adds_one_recurring_entry_per_company_once():
+    from django.core.management import call_command
+
+    for _ in range(2):
+        call_command("load_demo", no_user=True, jobs=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    entries = list(JobQueueEntry.objects.order_by("company"))
+    assert [(e.company, e.codeunit_name, e.status) for e in entries] == [
+        ("CRONUS", "Count Customers", "ready"),
+        ("CRONUS UK", "Count Customers", "ready"),
+    ]
+    assert entries[0].describe_recurrence() == "mon,tue,wed,thu,fri,sat,sun every 5 min"
+    dispatcher.run_once()
+    [first, _] = run_queued()
+    assert first.result == {"customers": 5}

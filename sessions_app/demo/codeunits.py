@@ -1,4 +1,4 @@
-"""Codeunit 50100 "The Works", as in the seed."""
+"""Codeunit 50100 "The Works", as in the seed, and the demo's job queue and benchmark codeunits."""
 
 import time
 import uuid
@@ -40,6 +40,24 @@ def the_works(rec, session):
         id=rec.log_id, session_id=session.id, result="OK", start_time=start, stop_time=stop, elapsed=stop - start
     )
     return {"customer": customer.no, "address": customer.address, "log_id": str(log.id), "elapsed": str(log.elapsed)}
+
+
+@codeunit(50110, "Count Customers")
+def count_customers(rec, session):
+    """Count the company's customers: the demo's recurring job queue entry."""
+    count = Customer.objects.count()
+    session.log(f"{count} customers in {session.company}")
+    return {"customers": count}
+
+
+@codeunit(50111, "Report Failure")
+def report_failure(rec, session):
+    """A failure codeunit for scheduled tasks: log what failed and how."""
+    task = session.failed_task
+    if task is None:
+        return None
+    session.log(f"Task {task.id} ({task.codeunit_name}) failed: {task.error_message}")
+    return {"task": task.id, "error_type": task.error_type, "error": task.error_message}
 
 
 @codeunit(50190, "Benchmark No-op")

@@ -1,16 +1,21 @@
 from datetime import timedelta
 
-from sessions_app.maintenance import prune
+from sessions_app.maintenance import prune, prune_schedule
 
 from ._base import SessionsCommand, positive_int
 
 
 class Command(SessionsCommand):
-    help = "Delete finished sessions, and their events, that finished more than DAYS days ago."
+    help = (
+        "Delete finished sessions (and their events), finished scheduled tasks and job queue log entries "
+        "that finished more than DAYS days ago."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=positive_int, required=True, metavar="DAYS")
 
     def handle(self, *args, **options):
         deleted = prune(timedelta(days=options["older_than"]))
+        scheduled = prune_schedule(timedelta(days=options["older_than"]))
         self.stdout.write(f"Deleted {deleted} finished sessions older than {options['older_than']} days.")
+        self.stdout.write(f"Deleted {scheduled} finished scheduled tasks and job queue log entries.")

@@ -5,8 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from sessions_app.api import add_job
 from sessions_app.companies import all_companies, use_company
 from sessions_app.demo.models import Customer, Vendor
+from sessions_app.models import JobQueueEntry
 
 CUSTOMERS = [
     ("C00010", "Adatum Corporation"),
@@ -28,6 +30,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
+        parser.add_argument(
+            "--jobs", action="store_true", help="Add a recurring 'Count Customers' job queue entry to each company."
+        )
 
     def handle(self, *args, **options):
         for company in all_companies():
@@ -37,6 +42,16 @@ class Command(BaseCommand):
                 for no, name in VENDORS:
                     Vendor.objects.update_or_create(no=no, defaults={"name": name})
             self.stdout.write(f"{company.name}: {len(CUSTOMERS)} customers, {len(VENDORS)} vendors")
+            if options["jobs"] and not JobQueueEntry.objects.filter(company=company.name, codeunit_id=50110).exists():
+                add_job(
+                    "Count Customers",
+                    company=company.name,
+                    description="Count customers every 5 minutes",
+                    weekdays=["mon-sun"],
+                    minutes_between_runs=5,
+                    category="DEMO",
+                )
+                self.stdout.write(f"{company.name}: job queue entry 'Count customers every 5 minutes'")
         if options["no_user"]:
             return
         password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
