@@ -7,6 +7,9 @@ starts itself:
   django-q2's default result saving (``save_limit=250``);
 * ``noop``: ``start_session`` of a codeunit that does nothing;
 * ``insert``: ``start_session`` of a codeunit that inserts one row in its company.
+
+and, after each round, one session at a time (``latency``) and scheduled
+tasks due one after another (``scheduled``: ``not_before`` to start).
 """
 
 import os
@@ -16,6 +19,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -31,7 +35,7 @@ NOOP_CODEUNIT = 50190
 INSERT_CODEUNIT = 50191
 POPULATED_CODEUNIT = (50192, "Populated")
 KINDS = ("baseline", "noop", "insert")
-ALL_KINDS = (*KINDS, "latency")
+ALL_KINDS = (*KINDS, "latency", "scheduled")
 
 
 def noop():
@@ -236,6 +240,28 @@ class Benchmark:
             queue_to_start_ms=[(s - c).total_seconds() * 1000 for c, s, f in rows],
             queue_to_finish_ms=[(f - c).total_seconds() * 1000 for c, s, f in rows],
         )
+
+    def scheduled(self, cluster: Cluster, n: int = 50, spacing: float = 0.05) -> Round:
+        """Tasks due ``spacing`` seconds apart: how long after its ``not_before`` each one starts."""
+        from . import clock
+        from .models import ScheduledTask
+        from .tasks import create_task
+
+        first = clock.now() + timedelta(seconds=1)
+        ids = [
+            create_task(NOOP_CODEUNIT, company=self.company, not_before=first + timedelta(seconds=spacing * i))
+            for i in range(n)
+        ]
+        tasks = ScheduledTask.objects.filter(pk__in=ids)
+        t0 = time.perf_counter()
+        self._wait(lambda: not tasks.exclude(status="succeeded").exists(), cluster)
+        seconds = time.perf_counter() - t0
+        rows = list(tasks.values_list("not_before", "session_id"))
+        started = dict(BackgroundSession.objects.filter(pk__in=[s for _, s in rows]).values_list("id", "started_at"))
+        delays = [(started[s] - nb).total_seconds() * 1000 for nb, s in rows]
+        tasks.delete()
+        self._cleanup(sorted(started))
+        return Round("scheduled", n, seconds, n / seconds, queue_to_start_ms=delays)
 
     def _cleanup(self, ids):
         SessionEvent.objects.filter(session_id__gte=ids[0], session_id__lte=ids[-1]).delete()

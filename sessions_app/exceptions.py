@@ -123,4 +123,11 @@ class TaskNotFound(SessionError):
 
 
 class JobQueueError(SessionError):
-    """A job queue entry is unknown, or cannot be changed now (it is in process, its category is busy)."""
+    """A job queue entry is unknown, or cannot be changed now; ``reason`` says which.
+
+    One of ``not_found``, ``in_process``, ``category_busy``, ``permission_denied``, ``not_started``.
+    """
+
+    def __init__(self, message: str, reason: str = "not_found"):
+        self.reason = reason
+        super().__init__(message)

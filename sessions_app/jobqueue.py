@@ -28,6 +28,7 @@ from .transactions import write_atomic
 logger = logging.getLogger("sessions_app")
 
 BATCH = 50
+MANUAL_ONLY = (JobStatus.ON_HOLD, JobStatus.FINISHED, JobStatus.ERROR)  # statuses the dispatcher never starts
 CATEGORY_LOCK_KEY = 0x5E55_11  # the advisory lock claims of categorised entries serialise on
 
 
@@ -43,16 +44,19 @@ def _check_user(user, company: str, perm: str) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         return
     if not user.has_perm(f"sessions_app.{perm}"):
-        raise JobQueueError(f"User {user.get_username()!r} may not do this to job queue entries ({perm}).")
+        raise JobQueueError(
+            f"User {user.get_username()!r} may not do this to job queue entries ({perm}).", "permission_denied"
+        )
     if not can_access(user, company):
-        raise JobQueueError(f"User {user.get_username()!r} may not work in company {company!r}.")
+        raise JobQueueError(f"User {user.get_username()!r} may not work in company {company!r}.", "permission_denied")
 
 
 def _aware(value, name):
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise SessionStartError("invalid_params", f"{name} must be a datetime.", {name: [f"{value!r} is not one."]})
+        message = f"{name} must be a datetime, not {value!r}."
+        raise SessionStartError("invalid_params", message, {name: [message]})
     return value if timezone.is_aware(value) else timezone.make_aware(value)
 
 
@@ -120,6 +124,9 @@ def add_job(
         raise SessionStartError("invalid_params", f"Invalid job queue entry: {detail}", errors) from e
     if ready:
         entry.earliest_start = first_run(entry, clock.now())
+    if entry.expires_at and entry.earliest_start and entry.earliest_start >= entry.expires_at:
+        message = f"Its first run, {entry.earliest_start:%Y-%m-%d %H:%M}, is not before its expiration."
+        raise SessionStartError("invalid_params", message, {"expires_at": [message]})
     try:
         entry.save(using=app_settings.REGISTRY_ALIAS, force_insert=True)
     except Exception as e:
@@ -165,7 +172,7 @@ def set_job_ready(entry_id, user=None) -> JobQueueEntry:
     if user is not None and getattr(user, "is_authenticated", False):
         changes.update(user=user, username=user.get_username())
     if not _entries().filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(**changes):
-        raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.")
+        raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
 
@@ -177,7 +184,7 @@ def set_job_on_hold(entry_id, user=None) -> JobQueueEntry:
     entry = get_job(entry_id)
     _check_user(user, entry.company, "change_jobqueueentry")
     if not _entries().filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(status=JobStatus.ON_HOLD):
-        raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.")
+        raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
 
@@ -189,11 +196,11 @@ def run_job_now(entry_id, user=None, debug: bool = False) -> BackgroundSession:
     entry = get_job(entry_id)
     _check_user(user, entry.company, "change_jobqueueentry")
     if not _claim(entry, force=True):
-        raise JobQueueError(f"Job queue entry {entry.pk} is in process already.")
+        raise JobQueueError(f"Job queue entry {entry.pk} is in process already.", "in_process")
     session = _start_run(entry, user=user, debug=debug)
     if session is None:
         entry.refresh_from_db(using=app_settings.REGISTRY_ALIAS)
-        raise JobQueueError(f"Job queue entry {entry.pk} could not start: {entry.error_message}")
+        raise JobQueueError(f"Job queue entry {entry.pk}: {entry.error_message}", "not_started")
     return session
 
 
@@ -219,7 +226,9 @@ def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
             )
             if busy is not None:
                 if force:
-                    raise JobQueueError(f"Category {entry.category} is busy: entry {busy} is in process.")
+                    raise JobQueueError(
+                        f"Category {entry.category} is busy: entry {busy} is in process.", "category_busy"
+                    )
                 _entries().filter(pk=entry.pk, status=JobStatus.READY).update(status=JobStatus.WAITING)
                 return False
         claimed = (
@@ -294,11 +303,13 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
         error = session.error or f"The session ended {session.status}."
         tb = session.traceback
     changes = {"last_finished_at": timezone.now(), "error_message": error[:10000], "error_traceback": tb}
-    if success:
+    if entry.previous_status in MANUAL_ONLY:
+        # Run by hand while on hold, finished or in error: it stays so, and is never retried on its own.
+        outcome = JobLogStatus.SUCCESS if success else JobLogStatus.ERROR
+        changes.update(status=entry.previous_status, last_outcome=outcome, attempts=max(0, entry.attempts - 1))
+    elif success:
         changes.update(attempts=0, last_outcome=JobLogStatus.SUCCESS)
-        if entry.previous_status == JobStatus.ON_HOLD:
-            changes.update(status=JobStatus.ON_HOLD)
-        elif entry.is_recurring:
+        if entry.is_recurring:
             # A run started by hand before its planned slot keeps that slot.
             keep = entry.earliest_start is not None and entry.earliest_start > now
             following = entry.earliest_start if keep else next_run(entry, now)

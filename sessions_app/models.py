@@ -320,6 +320,8 @@ class ScheduledTask(models.Model):
             "codeunit_id": self.codeunit_id,
             "codeunit_name": self.codeunit_name,
             "failure_codeunit_id": self.failure_codeunit_id,
+            "failure_codeunit_name": self.failure_codeunit_name,
+            "timeout": self.timeout.total_seconds(),
             "company": self.company,
             "params": self.params,
             "user": self.username or None,
@@ -446,10 +448,12 @@ class JobQueueEntry(models.Model):
             return "once"
         days = ",".join(WEEKDAY_NAMES[d] for d in sorted(self.weekdays))
         window = ""
-        if self.starting_time or self.ending_time:
-            start = self.starting_time.strftime("%H:%M") if self.starting_time else "00:00"
-            end = self.ending_time.strftime("%H:%M") if self.ending_time else "24:00"
-            window = f" {start}-{end}"
+        if self.starting_time and self.ending_time:
+            window = f" {self.starting_time:%H:%M}-{self.ending_time:%H:%M}"
+        elif self.starting_time:
+            window = f" from {self.starting_time:%H:%M}"
+        elif self.ending_time:
+            window = f" until {self.ending_time:%H:%M}"
         every = f" every {self.minutes_between_runs} min" if self.minutes_between_runs else " daily"
         return f"{days}{window}{every}"
 
@@ -487,6 +491,13 @@ class JobQueueEntry(models.Model):
             "earliest_start": iso(self.earliest_start),
             "expires_at": iso(self.expires_at),
             "recurrence": self.describe_recurrence(),
+            "weekdays": [WEEKDAY_NAMES[d] for d in sorted(self.weekdays)],
+            "starting_time": self.starting_time.isoformat() if self.starting_time else None,
+            "ending_time": self.ending_time.isoformat() if self.ending_time else None,
+            "minutes_between_runs": self.minutes_between_runs,
+            "cron": self.cron,
+            "timeout": self.timeout.total_seconds(),
+            "run_count": self.run_count,
             "max_attempts": self.max_attempts,
             "rerun_delay": self.rerun_delay,
             "attempts": self.attempts,

@@ -29,13 +29,17 @@ def parse_weekdays(values) -> frozenset[int]:
     return frozenset(days)
 
 
+FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 def _weekday(text: str) -> int:
-    text = text.strip()[:3]
-    if text in WEEKDAY_NAMES:
-        return WEEKDAY_NAMES.index(text)
+    text = text.strip()
+    for i, (short, full) in enumerate(zip(WEEKDAY_NAMES, FULL_NAMES, strict=True)):
+        if text in (short, full, full + "s"):
+            return i
     if text.isdigit() and int(text) < 7:
         return int(text)
-    raise ValueError(f"{text!r} is not a weekday (mon..sun or 0..6).")
+    raise ValueError(f"{text!r} is not a weekday (mon..sun, monday..sunday or 0..6).")
 
 
 def cron_is_valid(expression: str) -> bool:

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from . import api, clock
+from .access import can_access
 from .codeunits import registry
 from .conf import app_settings
 from .exceptions import RecordValidationError, SessionStartError, TaskNotFound, UnknownCodeunit
@@ -111,10 +112,21 @@ def task_exists(task_id) -> bool:
     return number is not None and _tasks().filter(pk=number, status__in=ACTIVE_TASK_STATUSES).exists()
 
 
-def set_task_ready(task_id, not_before: datetime | None = None) -> bool:
-    """Make a task ready to run (at or after ``not_before`` if given); False if it has started or finished."""
+def _may_change(task_id, user) -> bool:
+    """Without a user, yes (code and commands); with one, the change permission and the task's company."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return True
+    company = _tasks().filter(pk=task_id).values_list("company", flat=True).first()
+    return company is not None and user.has_perm("sessions_app.change_scheduledtask") and can_access(user, company)
+
+
+def set_task_ready(task_id, not_before: datetime | None = None, user=None) -> bool:
+    """Make a task ready to run (at or after ``not_before`` if given).
+
+    False if there is no such task, it has started or finished, or ``user`` may not change it.
+    """
     number = api.parse_session_id(task_id)
-    if number is None:
+    if number is None or not _may_change(number, user):
         return False
     changes = {"status": TaskStatus.READY}
     if not_before is not None:
@@ -123,9 +135,12 @@ def set_task_ready(task_id, not_before: datetime | None = None) -> bool:
 
 
 def cancel_task(task_id, user=None) -> bool:
-    """Cancel a task that has not finished; a running one's session is stopped. False if there is none."""
+    """Cancel a task that has not finished; a running one's session is stopped.
+
+    False if there is no such task, it has finished, or ``user`` may not change it.
+    """
     number = api.parse_session_id(task_id)
-    if number is None:
+    if number is None or not _may_change(number, user):
         return False
     now = timezone.now()
     waiting = (TaskStatus.NOT_READY, TaskStatus.READY)
@@ -137,8 +152,9 @@ def cancel_task(task_id, user=None) -> bool:
         status=TaskStatus.CANCELLED, finished_at=now
     ):
         return False
-    if task.session_id is not None:
-        api.request_stop(task.session_id, comment=f"task {number} cancelled", user=user)
+    if task.session_id is not None:  # the right to cancel the task is the right to stop its session
+        who = f" by {user.get_username()}" if user is not None and getattr(user, "is_authenticated", False) else ""
+        api.request_stop(task.session_id, comment=f"task {number} cancelled{who}")
     logger.info("task=%s cancelled while running", number)
     return True
 

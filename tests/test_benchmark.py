@@ -53,6 +53,8 @@ def test_benchmark_command_measures_all_kinds_and_a_populated_registry(tmp_path,
     assert json.loads(out.read_text()) == data
     for kind in ("baseline", "noop", "insert", "latency"):
         assert data["summary"][kind]["per_second"]["median"] > 0
+    scheduled = data["summary"]["scheduled"]["queue_to_start_ms_p50"]
+    assert 0 <= scheduled["min"] and scheduled["max"] < 5000  # never before not_before, and soon after
     assert data["summary"]["noop"]["start_ms_p50"]["median"] > 0
     assert data["summary"]["noop"]["queue_to_start_ms_p95"]["median"] > 0
     assert "ratio_to_baseline" in data["summary"]["insert"]

@@ -65,6 +65,9 @@ def test_weekday_names_ranges_and_numbers_parse_and_bad_ones_are_refused():
         parse_weekdays(["xyz"])
     with pytest.raises(ValueError, match="'7' is not a weekday"):
         parse_weekdays(["7"])
+    assert parse_weekdays(["Mondays", "friday"]) == frozenset({0, 4})
+    with pytest.raises(ValueError, match="'monkey' is not a weekday"):
+        parse_weekdays(["monkey"])
 
 
 def test_every_hour_on_weekdays_goes_from_friday_evening_to_monday_morning():
@@ -345,6 +348,16 @@ def test_run_now_inline_runs_an_entry_on_hold_and_leaves_it_on_hold():
     assert JobQueueLogEntry.objects.get(entry=job).session_id == session.id
 
 
+def test_a_failing_run_now_of_an_entry_on_hold_leaves_it_on_hold_with_its_error():
+    job = api.add_job("Write Then Fail", company="CRONUS", ready=False)
+    session = api.run_job_now(job.id, debug=True)
+    assert session.status == "failed"
+    job = entry(job.id)
+    assert job.status == "on_hold" and job.last_outcome == "error" and "planned failure" in job.error_message
+    clock.advance(timedelta(days=1))
+    assert dispatcher.run_once()["jobs"] == []
+
+
 def test_sessions_run_as_the_user_who_set_the_entry_ready():
     clerk = User.objects.create_user("clerk")
     clerk.user_permissions.add(
@@ -387,6 +400,8 @@ def test_bad_job_queue_entries_raise_clearly_and_write_nothing():
         dict(codeunit="No-op", max_attempts=0),
         dict(codeunit="No-op", earliest_start="soon"),
         dict(codeunit="Sleep", params={"seconds": "many"}),
+        # Its first run (another weekday) falls after its expiration: it would never run.
+        dict(codeunit="No-op", weekdays=[(clock.now().weekday() + 3) % 7], expires_at=clock.now() + timedelta(hours=1)),
     ]
     for kwargs in cases:
         with pytest.raises(SessionStartError) as e:
@@ -429,3 +444,29 @@ def test_the_demo_adds_one_recurring_entry_per_company_once():
     dispatcher.run_once()
     [first, _] = run_queued()
     assert first.result == {"customers": 5}
+
+
+def test_a_failing_run_now_of_a_finished_entry_is_not_retried_on_its_own():
+    job = api.add_job("Write Then Fail", company="CRONUS", max_attempts=3)
+    JobQueueEntry.objects.filter(pk=job.id).update(status="finished")
+    api.run_job_now(job.id, debug=True)
+    job = entry(job.id)
+    assert job.status == "finished" and job.last_outcome == "error" and job.attempts == 0
+    clock.advance(timedelta(days=1))
+    assert dispatcher.run_once()["jobs"] == []
+
+
+def test_a_user_cancels_or_readies_only_tasks_they_may_change_and_a_cancel_stops_the_session():
+    clerk = User.objects.create_user("clerk")
+    uk_task = api.create_task("No-op", company="CRONUS UK", ready=False)
+    assert not api.cancel_task(uk_task, user=clerk) and not api.set_task_ready(uk_task, user=clerk)
+    clerk.user_permissions.add(Permission.objects.get(codename="change_scheduledtask"))
+    CompanyAccess.objects.create(user=clerk, company="CRONUS")
+    clerk = User.objects.get(pk=clerk.pk)
+    assert not api.cancel_task(uk_task, user=clerk)  # not their company
+    running = api.create_task("No-op", company="CRONUS")
+    dispatcher.run_once()
+    assert api.cancel_task(running, user=clerk)  # no stop_session permission needed for its own session
+    session = BackgroundSession.objects.get(pk=task(running).session_id)
+    assert session.status == "cancelled" and "cancelled by clerk" in session.stop_comment
+    assert task(uk_task).status == "not_ready"

@@ -89,6 +89,7 @@ class Command(SessionsCommand):
                     bar.set_postfix_str(f"{kind} {rounds[-1].rate:.0f}/s")
                 if kind == kinds[-1]:
                     rounds.append(bench.latency(cluster))
+                    rounds.append(bench.scheduled(cluster))
         if bar is not None:
             bar.close()
 
@@ -149,6 +150,7 @@ class Command(SessionsCommand):
                 f"{cell(stats, 'commits_per_task'):>14}"
             )
         w("(latency: one no-op session at a time, so no backlog stands in front of it)")
+        w("(scheduled: no-op tasks due 50 ms apart; queue->start is from not_before to the session's start)")
         w("")
         for kind in ("noop", "insert"):
             ratio = r["summary"].get(kind, {}).get("ratio_to_baseline")
