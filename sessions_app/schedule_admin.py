@@ -1,0 +1,552 @@
+"""The admin of the task scheduler and the job queue.
+
+Tasks are created by code (``api.create_task``), so their admin is a
+read-only list with cancel and set-ready actions. Job queue entries are
+managed here, per current company, like Business Central's Job Queue Entries
+page: a new or changed entry is on hold until "Set ready". Every state change
+goes through the API's conditional updates, never a plain ``save()`` of a row
+the dispatcher may be moving at the same time.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Case, F, Value, When
+from django.shortcuts import render
+from django.template.defaultfilters import date as format_date
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from . import api
+from .access import visible_company_filter
+from .admin import STATUS_COLOURS, CompanyFilter, CompanyScopedAdmin, session_links
+from .codeunits import registry
+from .conf import app_settings
+from .exceptions import RecordValidationError, SessionError
+from .models import JobQueueEntry, JobQueueLogEntry, JobStatus, ScheduledTask
+
+COLOURS = {
+    **STATUS_COLOURS,
+    "ready": "#8a6d00",
+    "waiting": "#8a6d00",
+    "in_process": "#0b5cad",
+    "error": "#c62828",
+    "success": "#1a7f37",
+    "finished": "#1a7f37",
+}
+RECENT_RUNS = 10
+
+
+def coloured(obj) -> str:
+    return format_html('<b style="color:{}">{}</b>', COLOURS.get(obj.status, "#555"), obj.get_status_display())
+
+
+def session_link(session_id) -> str:
+    return format_html('<a href="{}">{}</a>', reverse("sessions_app:session", args=[session_id]), session_id)
+
+
+def _when(value) -> str:
+    return format_date(timezone.localtime(value), "Y-m-d H:i:s") if value else ""
+
+
+def _pretty(value) -> str:
+    return json.dumps(value, indent=2, default=str)
+
+
+# Scheduled tasks.
+
+
+@admin.register(ScheduledTask)
+class ScheduledTaskAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "codeunit",
+        "company",
+        "coloured_status",
+        "not_before",
+        "attempts",
+        "session",
+        "failure_session",
+        "username",
+        "error",
+    )
+    list_filter = ("status", CompanyFilter)
+    search_fields = ("=id", "codeunit_name", "username")
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "codeunit",
+                    "failure_codeunit",
+                    "company",
+                    "coloured_status",
+                    "not_before",
+                    "attempts",
+                    "username",
+                    "timeout",
+                    "created_at",
+                    "claimed_at",
+                    "finished_at",
+                )
+            },
+        ),
+        ("Sessions", {"fields": ("session", "failure_session")}),
+        ("Parameters", {"fields": ("parameters",)}),
+        ("Error", {"fields": ("error_message", "error_type", "formatted_traceback", "failure_error")}),
+    ]
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+    list_per_page = 50
+    actions = ["cancel", "set_ready"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(**visible_company_filter(request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change permission is what the actions need; no task is edited through a form.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Codeunit", ordering="codeunit_id")
+    def codeunit(self, obj):
+        return f"{obj.codeunit_id} {obj.codeunit_name}"
+
+    @admin.display(description="Failure codeunit")
+    def failure_codeunit(self, obj):
+        return f"{obj.failure_codeunit_id} {obj.failure_codeunit_name}" if obj.failure_codeunit_id else ""
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        return coloured(obj)
+
+    @admin.display(description="Session")
+    def session(self, obj):
+        return session_link(obj.session_id) if obj.session_id else ""
+
+    @admin.display(description="Failure session")
+    def failure_session(self, obj):
+        return session_link(obj.failure_session_id) if obj.failure_session_id else ""
+
+    @admin.display(description="Error")
+    def error(self, obj):
+        return obj.error_message[:120]
+
+    @admin.display(description="Parameters")
+    def parameters(self, obj):
+        return format_html("<pre>{}</pre>", _pretty(obj.params))
+
+    @admin.display(description="Traceback")
+    def formatted_traceback(self, obj):
+        tb = obj.error_traceback
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", tb) if tb else ""
+
+    @admin.action(permissions=["change"], description="Cancel selected tasks")
+    def cancel(self, request, queryset):
+        for task in queryset:
+            try:
+                done = api.cancel_task(task.id, user=request.user)
+            except SessionError as e:
+                self.message_user(request, f"Task {task.id}: {e}", messages.ERROR)
+                continue
+            if done:
+                self.message_user(request, f"Task {task.id} cancelled.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Task {task.id} has finished already.", messages.WARNING)
+
+    @admin.action(permissions=["change"], description="Set selected tasks ready")
+    def set_ready(self, request, queryset):
+        for task in queryset:
+            try:
+                done = api.set_task_ready(task.id, user=request.user)
+            except SessionError as e:
+                self.message_user(request, f"Task {task.id}: {e}", messages.ERROR)
+                continue
+            if done:
+                self.message_user(request, f"Task {task.id} is ready.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Task {task.id} has started or finished already.", messages.WARNING)
+
+
+# Job queue entries.
+
+
+def _codeunit_choices():
+    return [(cu.id, str(cu)) for cu in registry.all()]
+
+
+class JobQueueEntryForm(forms.ModelForm):
+    """An entry's settings: a registered codeunit, its parameters as JSON checked by its record, a schedule."""
+
+    codeunit = forms.TypedChoiceField(coerce=int, choices=_codeunit_choices)
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
+        help_text='the parameter record as JSON, e.g. {"seconds": 2}',
+    )
+
+    class Meta:
+        model = JobQueueEntry
+        fields = (
+            "description",
+            "codeunit",
+            "params",
+            "category",
+            "timeout",
+            "earliest_start",
+            "expires_at",
+            *JobQueueEntry.WEEKDAY_FIELDS,
+            "starting_time",
+            "ending_time",
+            "minutes_between_runs",
+            "cron",
+            "max_attempts",
+            "rerun_delay",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "codeunit" in self.fields:
+            self.fields["codeunit"].initial = self.instance.codeunit_id
+
+    def clean_category(self):
+        return self.cleaned_data["category"].strip().upper()  # as api.add_job stores it
+
+    def clean_timeout(self):
+        timeout = self.cleaned_data["timeout"]
+        if timeout is not None and not 1 <= timeout.total_seconds() <= app_settings.MAX_TIMEOUT.total_seconds():
+            raise forms.ValidationError(f"Between 1 second and {app_settings.MAX_TIMEOUT}.")
+        return timeout
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and self.instance.status == JobStatus.IN_PROCESS:
+            raise forms.ValidationError("The entry is in process; wait for it to finish.")
+        if data.get("codeunit") is None:
+            return data
+        cu = registry.get(data["codeunit"])
+        self.instance.codeunit_id, self.instance.codeunit_name = cu.id, cu.name
+        if "params" in data:
+            try:
+                data["params"] = cu.params.validate(data["params"]).to_json()
+            except RecordValidationError as e:
+                self.add_error(
+                    "params",
+                    [" ".join(m) if f == "__all__" else f"{f}: {' '.join(m)}" for f, m in e.errors.items()],
+                )
+        return data
+
+
+# What saving a change may write: the form's model fields and the codeunit it names.
+EDITABLE_FIELDS = (*(f for f in JobQueueEntryForm.Meta.fields if f != "codeunit"), "codeunit_id", "codeunit_name")
+
+
+@admin.register(JobQueueEntry)
+class JobQueueEntryAdmin(CompanyScopedAdmin):
+    form = JobQueueEntryForm
+    list_display = (
+        "id",
+        "description",
+        "codeunit",
+        "coloured_status",
+        "next_run",
+        "recurrence",
+        "category",
+        "attempts_display",
+        "last_outcome",
+        "username",
+        "last_session",
+    )
+    list_display_links = ("id", "description")
+    list_filter = ("status", "category")
+    search_fields = ("description", "codeunit_name")
+    fieldsets = [
+        (None, {"fields": ("description", "codeunit", "params", "category", "timeout")}),
+        (
+            "Schedule",
+            {
+                "fields": (
+                    "earliest_start",
+                    "expires_at",
+                    JobQueueEntry.WEEKDAY_FIELDS,
+                    ("starting_time", "ending_time"),
+                    "minutes_between_runs",
+                    "cron",
+                )
+            },
+        ),
+        ("Retries", {"fields": ("max_attempts", "rerun_delay")}),
+    ]
+    status_fieldset = (
+        "Status",
+        {
+            "fields": (
+                "company",
+                "coloured_status",
+                "recurrence",
+                "username",
+                ("attempts", "run_count"),
+                "last_session",
+                "last_outcome",
+                "last_finished_at",
+                "error_message",
+                "recent_runs",
+            )
+        },
+    )
+    readonly_fields = (
+        "company",
+        "coloured_status",
+        "recurrence",
+        "username",
+        "attempts",
+        "run_count",
+        "last_session",
+        "last_outcome",
+        "last_finished_at",
+        "error_message",
+        "recent_runs",
+    )
+    actions = ["set_ready", "set_on_hold", "run_now", "run_now_inline", "show_error", "restart"]
+
+    def get_queryset(self, request):
+        company = getattr(request, "company", None)
+        queryset = super().get_queryset(request)
+        return queryset.filter(company=company.name) if company is not None else queryset.none()
+
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets if obj is None else [*self.fieldsets, self.status_fieldset]
+
+    def has_delete_permission(self, request, obj=None):
+        in_process = obj is not None and obj.status == JobStatus.IN_PROCESS
+        return not in_process and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.company = request.company.name
+            obj.status = JobStatus.ON_HOLD
+            obj.user, obj.username = request.user, request.user.get_username()
+            obj.save()
+            return
+        # Only the edited fields, and not while it runs: the dispatcher owns status, run count and session.
+        updated = (
+            JobQueueEntry.objects.filter(pk=obj.pk)
+            .exclude(status=JobStatus.IN_PROCESS)
+            .update(
+                status=Case(
+                    When(status__in=(JobStatus.READY, JobStatus.WAITING), then=Value(JobStatus.ON_HOLD)),
+                    default=F("status"),
+                ),
+                **{name: getattr(obj, name) for name in EDITABLE_FIELDS},
+            )
+        )
+        was_ready = obj.status in (JobStatus.READY, JobStatus.WAITING)
+        obj.refresh_from_db()
+        if not updated:
+            self.message_user(request, f"{obj} went in process meanwhile; it was not changed.", messages.ERROR)
+        elif was_ready:
+            self.message_user(request, f"{obj} is on hold now: set it ready to plan its next run.", messages.WARNING)
+
+    @admin.display(description="Codeunit", ordering="codeunit_id")
+    def codeunit(self, obj):
+        return f"{obj.codeunit_id} {obj.codeunit_name}"
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        return coloured(obj)
+
+    @admin.display(description="Next run", ordering="earliest_start")
+    def next_run(self, obj):
+        return obj.earliest_start
+
+    @admin.display(description="Recurrence")
+    def recurrence(self, obj):
+        return obj.describe_recurrence()
+
+    @admin.display(description="Attempts")
+    def attempts_display(self, obj):
+        return f"{obj.attempts}/{obj.max_attempts}"
+
+    @admin.display(description="Last session")
+    def last_session(self, obj):
+        return session_link(obj.session_id) if obj.session_id else ""
+
+    @admin.display(description="Latest runs")
+    def recent_runs(self, obj):
+        if obj.pk is None:
+            return ""
+        runs = JobQueueLogEntry.objects.filter(entry_id=obj.pk).order_by("-id")[:RECENT_RUNS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    _when(r.started_at),
+                    coloured(r),
+                    _when(r.finished_at),
+                    session_link(r.session_id) if r.session_id else "",
+                    r.error_message[:200],
+                )
+                for r in runs
+            ),
+        )
+        url = reverse("admin:sessions_app_jobqueuelogentry_changelist") + f"?entry__id__exact={obj.pk}"
+        return format_html(
+            '<table id="recent-runs"><tr><th>Started</th><th>Status</th><th>Finished</th><th>Session</th>'
+            '<th>Error</th></tr>{}</table><a href="{}">All runs of this entry</a>',
+            rows,
+            url,
+        )
+
+    def _each(self, request, queryset, change, done: str):
+        """Apply ``change(entry_id, user=...)`` to each entry; a refusal is a message, never a 500."""
+        for entry in queryset:
+            try:
+                change(entry.id, user=request.user)
+            except SessionError as e:
+                self.message_user(request, f"Entry {entry.id}: {e}", messages.ERROR)
+            else:
+                self.message_user(request, f"Entry {entry.id} {done}.", messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Set selected entries ready")
+    def set_ready(self, request, queryset):
+        self._each(request, queryset, api.set_job_ready, "is ready")
+
+    @admin.action(permissions=["change"], description="Set selected entries on hold")
+    def set_on_hold(self, request, queryset):
+        self._each(request, queryset, api.set_job_on_hold, "is on hold")
+
+    @admin.action(permissions=["change"], description="Restart selected entries (attempts and error cleared)")
+    def restart(self, request, queryset):
+        self._each(request, queryset, api.restart_job, "restarted")
+
+    def _run_now(self, request, queryset, debug: bool):
+        started = []
+        for entry in queryset:
+            try:
+                session = api.run_job_now(entry.id, user=request.user, debug=debug)
+            except SessionError as e:
+                self.message_user(request, f"Entry {entry.id}: {e}", messages.ERROR)
+                continue
+            if not debug:
+                started.append(session)
+                continue
+            detail = f": {session.error}" if session.error else ""
+            self.message_user(
+                request,
+                format_html(
+                    "Entry {} ran inline in session {}: {}{}",
+                    entry.id,
+                    session_links([session]),
+                    session.status,
+                    detail,
+                ),
+                messages.SUCCESS if session.status == "succeeded" else messages.ERROR,
+            )
+        if started:
+            self.message_user(request, format_html("Started sessions {}.", session_links(started)), messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Run selected entries now in the background")
+    def run_now(self, request, queryset):
+        self._run_now(request, queryset, debug=False)
+
+    @admin.action(permissions=["change"], description="Run selected entries now inline (debug)")
+    def run_now_inline(self, request, queryset):
+        self._run_now(request, queryset, debug=True)
+
+    @admin.action(permissions=["view"], description="Show the error of selected entries")
+    def show_error(self, request, queryset):
+        return render(
+            request,
+            "admin/sessions_app/job_errors.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Job queue entry errors",
+                "entries": list(queryset),
+                "opts": self.model._meta,
+            },
+        )
+
+
+# Job queue log entries.
+
+
+@admin.register(JobQueueLogEntry)
+class JobQueueLogEntryAdmin(CompanyScopedAdmin):
+    list_display = (
+        "id",
+        "job",
+        "company",
+        "codeunit",
+        "coloured_status",
+        "started_at",
+        "finished_at",
+        "error",
+        "session",
+    )
+    list_filter = ("status",)
+    readonly_fields = (
+        "job",
+        "company",
+        "codeunit",
+        "description",
+        "coloured_status",
+        "username",
+        "started_at",
+        "finished_at",
+        "session",
+        "error_message",
+        "formatted_traceback",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        company = getattr(request, "company", None)
+        queryset = super().get_queryset(request)
+        return queryset.filter(company=company.name) if company is not None else queryset.none()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Entry", ordering="entry_id")
+    def job(self, obj):
+        what = obj.description or obj.codeunit_name
+        if obj.entry_id is None:
+            return what
+        url = reverse("admin:sessions_app_jobqueueentry_change", args=[obj.entry_id])
+        return format_html('<a href="{}">{} {}</a>', url, obj.entry_id, what)
+
+    @admin.display(description="Codeunit", ordering="codeunit_id")
+    def codeunit(self, obj):
+        return f"{obj.codeunit_id} {obj.codeunit_name}"
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        return coloured(obj)
+
+    @admin.display(description="Error")
+    def error(self, obj):
+        return obj.error_message[:120]
+
+    @admin.display(description="Session")
+    def session(self, obj):
+        return session_link(obj.session_id) if obj.session_id else ""
+
+    @admin.display(description="Traceback")
+    def formatted_traceback(self, obj):
+        tb = obj.error_traceback
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", tb) if tb else ""

@@ -1,0 +1,387 @@
+"""The admin of scheduled tasks and the job queue, and the job queue page: permissions, company scoping, actions.
+
+No cluster: sessions started in the background stay queued; inline (debug) ones run at once.
+"""
+
+import re
+from datetime import time, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from sessions_app import api
+from sessions_app.models import BackgroundSession, CompanyAccess, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from tests import clock
+
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
+
+TASKS = reverse("admin:sessions_app_scheduledtask_changelist")
+ENTRIES = reverse("admin:sessions_app_jobqueueentry_changelist")
+ADD_ENTRY = reverse("admin:sessions_app_jobqueueentry_add")
+LOG = reverse("admin:sessions_app_jobqueuelogentry_changelist")
+JOBS = reverse("sessions_app:jobs")
+
+VIEW_PERMS = ["view_scheduledtask", "view_jobqueueentry", "view_jobqueuelogentry", "view_backgroundsession"]
+CLERK_PERMS = [*VIEW_PERMS, "change_scheduledtask", "add_jobqueueentry", "change_jobqueueentry", "start_session"]
+
+
+@pytest.fixture(autouse=True)
+def real_clock():
+    clock.reset()
+    yield
+    clock.reset()
+
+
+def make_user(name, codenames=(), companies=("CRONUS",)):
+    user = User.objects.create_user(name, password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="sessions_app", codename__in=codenames)
+    )
+    for company in companies:
+        CompanyAccess.objects.create(user=user, company=company)
+    return user
+
+
+def client_for(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def boss():
+    return User.objects.create_superuser("boss", password="pw")
+
+
+@pytest.fixture
+def clerk():
+    return make_user("clerk", CLERK_PERMS)
+
+
+@pytest.fixture
+def viewer():
+    return make_user("viewer", VIEW_PERMS)
+
+
+def act(client, url, action, *ids, **extra):
+    return client.post(url, {"action": action, "_selected_action": [str(i) for i in ids], **extra}, follow=True)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def entry(entry_id) -> JobQueueEntry:
+    return JobQueueEntry.objects.get(pk=entry_id)
+
+
+def task(task_id) -> ScheduledTask:
+    return ScheduledTask.objects.get(pk=task_id)
+
+
+def entry_form(**overrides):
+    data = {
+        "description": "nightly sleep",
+        "codeunit": "90006",
+        "params": '{"seconds": 2}',
+        "category": "night",
+        "timeout": "00:10:00",
+        "earliest_start_0": "",
+        "earliest_start_1": "",
+        "expires_at_0": "",
+        "expires_at_1": "",
+        "starting_time": "",
+        "ending_time": "",
+        "minutes_between_runs": "",
+        "cron": "",
+        "max_attempts": "3",
+        "rerun_delay": "60",
+        "_save": "Save",
+    }
+    return {**data, **overrides}
+
+
+# The admin pages.
+
+
+def test_every_admin_page_renders_for_a_superuser(boss):
+    task_id = api.create_task("Sleep", company="CRONUS", params={"seconds": 3}, ready=False)
+    ScheduledTask.objects.filter(pk=task_id).update(
+        error_message="it broke", error_type="builtins.ValueError", error_traceback="Traceback: line 1"
+    )
+    job = api.add_job("Write Then Fail", company="CRONUS", description="fails", ready=False, weekdays=["mon-fri"])
+    session = api.run_job_now(job.id, debug=True)
+    log = JobQueueLogEntry.objects.get(entry=job)
+    client = client_for(boss)
+
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Scheduled tasks" in index and "Job queue entries" in index and "Job queue log entries" in index
+    html = client.get(TASKS).content.decode()
+    assert "?company=CRONUS+UK" in html and "?status__exact=not_ready" in html
+    assert "90006 Sleep" in html and "Not ready" in html and "it broke" in html
+    html = client.get(reverse("admin:sessions_app_scheduledtask_change", args=[task_id])).content.decode()
+    assert "&quot;seconds&quot;: &quot;3" in html and "Traceback: line 1" in html and "builtins.ValueError" in html
+    html = client.get(ENTRIES).content.decode()
+    job = entry(job.id)
+    assert "Job queue entries in CRONUS" in html and job.describe_recurrence() in html
+    assert f'href="{reverse("sessions_app:session", args=[session.id])}"' in html and f"{job.attempts}/3" in html
+    html = client.get(reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])).content.decode()
+    assert 'id="recent-runs"' in html and "planned failure" in html and f"?entry__id__exact={job.id}" in html
+    assert client.get(ADD_ENTRY).status_code == 200
+    html = client.get(LOG, {"entry__id__exact": job.id}).content.decode()
+    assert "planned failure" in html and "Error" in html
+    html = client.get(reverse("admin:sessions_app_jobqueuelogentry_change", args=[log.id])).content.decode()
+    assert "write_then_fail" in html and 'name="_save"' not in html
+
+
+# Scheduled tasks.
+
+
+def test_task_actions_set_ready_and_cancel(clerk):
+    waiting = api.create_task("No-op", company="CRONUS", ready=False)
+    later = api.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    client = client_for(clerk)
+    assert 'value="cancel"' in client.get(TASKS).content.decode()
+    response = act(client, TASKS, "set_ready", waiting)
+    assert task(waiting).status == "ready" and f"Task {waiting} is ready." in messages_of(response)
+    response = act(client, TASKS, "cancel", waiting, later)
+    assert task(waiting).status == "cancelled" and task(later).status == "cancelled"
+    response = act(client, TASKS, "cancel", later)
+    assert response.status_code == 200 and f"Task {later} has finished already." in messages_of(response)
+    response = act(client, TASKS, "set_ready", later)
+    assert f"Task {later} has started or finished already." in messages_of(response)
+    assert task(later).status == "cancelled"
+
+
+def test_tasks_are_read_only_and_their_actions_need_the_change_permission(viewer):
+    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    client = client_for(viewer)
+    html = client.get(TASKS).content.decode()
+    assert "90007 No-op" in html and 'value="cancel"' not in html and 'value="set_ready"' not in html
+    act(client, TASKS, "cancel", task_id)
+    assert task(task_id).status == "not_ready"
+    change = reverse("admin:sessions_app_scheduledtask_change", args=[task_id])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {}).status_code == 403
+    assert client.get(reverse("admin:sessions_app_scheduledtask_add")).status_code == 403
+    assert client.post(reverse("admin:sessions_app_scheduledtask_delete", args=[task_id])).status_code == 403
+
+
+# Job queue entries.
+
+
+def test_entry_actions_set_ready_on_hold_restart_and_run_now(clerk):
+    job = api.add_job("No-op", company="CRONUS", ready=False)
+    client = client_for(clerk)
+    html = client.get(ENTRIES).content.decode()
+    assert all(f'value="{a}"' in html for a in ("set_ready", "set_on_hold", "run_now", "run_now_inline", "restart"))
+    act(client, ENTRIES, "set_ready", job.id)
+    assert entry(job.id).status == "ready" and entry(job.id).username == "clerk"
+    act(client, ENTRIES, "set_on_hold", job.id)
+    assert entry(job.id).status == "on_hold"
+
+    response = act(client, ENTRIES, "run_now", job.id)
+    session = BackgroundSession.objects.get(key=f"job-{job.id}-1")
+    assert session.status == "queued" and session.username == "clerk"
+    assert entry(job.id).status == "in_process" and entry(job.id).session_id == session.id
+    assert f'href="/sessions/{session.id}/"' in response.content.decode()
+    # In process: every change is refused with a message, never a 500.
+    for action in ("run_now", "run_now_inline", "set_ready", "set_on_hold", "restart"):
+        response = act(client, ENTRIES, action, job.id)
+        assert response.status_code == 200
+        assert any("in process" in m for m in messages_of(response)), action
+    assert BackgroundSession.objects.count() == 1
+
+
+def test_run_now_inline_finishes_the_session_and_show_error_shows_the_traceback(clerk):
+    who = api.add_job("Who Am I", company="CRONUS", ready=False)
+    fails = api.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=1)
+    client = client_for(clerk)
+    response = act(client, ENTRIES, "run_now_inline", who.id)
+    session = BackgroundSession.objects.get(key=f"job-{who.id}-1")
+    assert (session.status, session.mode, session.result) == ("succeeded", "inline", "clerk")
+    assert f"Entry {who.id} ran inline in session {session.id}: succeeded" in messages_of(response)[0].replace(
+        f'<a href="/sessions/{session.id}/">{session.id}</a>', str(session.id)
+    )
+    assert entry(who.id).status == "on_hold" and entry(who.id).last_outcome == "success"
+
+    response = act(client, ENTRIES, "run_now_inline", fails.id)
+    assert "planned failure" in messages_of(response)[0]
+    assert (
+        entry(fails.id).last_outcome == "error"
+        and BackgroundSession.objects.get(key=f"job-{fails.id}-1").status == "failed"
+    )
+    response = act(client, ENTRIES, "show_error", fails.id, who.id)
+    html = response.content.decode()
+    assert response.status_code == 200 and "planned failure" in html and "Traceback" in html
+    assert f'id="job-error-{fails.id}"' in html and "write_then_fail" in html and "No error." in html
+
+    act(client, ENTRIES, "restart", fails.id)
+    restarted = entry(fails.id)
+    assert (restarted.status, restarted.attempts, restarted.error_message) == ("ready", 0, "")
+
+
+def test_run_now_needs_the_start_permission_and_says_why(clerk):
+    clerk.user_permissions.remove(Permission.objects.get(codename="start_session"))
+    job = api.add_job("No-op", company="CRONUS", ready=False)
+    response = act(client_for(User.objects.get(pk=clerk.pk)), ENTRIES, "run_now", job.id)
+    assert response.status_code == 200 and any("may not start sessions" in m for m in messages_of(response))
+    assert not BackgroundSession.objects.exists()
+
+
+def test_entry_actions_need_the_change_permission(viewer):
+    job = api.add_job("No-op", company="CRONUS", ready=False)
+    client = client_for(viewer)
+    html = client.get(ENTRIES).content.decode()
+    assert 'value="show_error"' in html
+    for action in ("set_ready", "run_now", "run_now_inline", "restart", "set_on_hold"):
+        assert f'value="{action}"' not in html
+        act(client, ENTRIES, action, job.id)
+    assert entry(job.id).status == "on_hold" and not BackgroundSession.objects.exists()
+    assert client.get(ADD_ENTRY).status_code == 403
+    change = reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])
+    assert client.get(change).status_code == 200
+    assert client.post(change, entry_form(codeunit="90007", params="{}")).status_code == 403
+    assert (
+        client.get(LOG).status_code == 200
+        and client.get(reverse("admin:sessions_app_jobqueuelogentry_add")).status_code == 403
+    )
+
+
+def test_a_user_sees_only_the_companies_they_may_work_in(clerk):
+    mine = api.create_task("No-op", company="CRONUS", ready=False)
+    theirs = api.create_task("Who Am I", company="CRONUS UK", ready=False)
+    my_job = api.add_job("No-op", company="CRONUS", description="mine", ready=False)
+    their_job = api.add_job("Who Am I", company="CRONUS UK", description="theirs", ready=False)
+    api.run_job_now(their_job.id, debug=True)
+    client = client_for(clerk)
+
+    html = client.get(TASKS).content.decode()
+    assert f'value="{mine}"' in html and f'value="{theirs}"' not in html and "?company=CRONUS+UK" not in html
+    assert client.get(reverse("admin:sessions_app_scheduledtask_change", args=[theirs])).status_code == 302
+    act(client, TASKS, "cancel", theirs)
+    assert task(theirs).status == "not_ready"
+
+    html = client.get(ENTRIES).content.decode()
+    assert "mine" in html and "theirs" not in html
+    assert client.get(reverse("admin:sessions_app_jobqueueentry_change", args=[their_job.id])).status_code == 302
+    act(client, ENTRIES, "run_now", their_job.id)
+    assert entry(their_job.id).run_count == 1 and BackgroundSession.objects.count() == 1
+    assert "theirs" not in client.get(LOG).content.decode()
+    assert entry(my_job.id).status == "on_hold"
+
+
+def test_the_superuser_sees_the_job_queue_of_the_company_they_switch_to(boss):
+    api.add_job("No-op", company="CRONUS", description="in cronus", ready=False)
+    api.add_job("No-op", company="CRONUS UK", description="in the uk", ready=False)
+    client = client_for(boss)
+    html = client.get(ENTRIES).content.decode()
+    assert "in cronus" in html and "in the uk" not in html
+    client.post(reverse("sessions_app:switch_company"), {"company": "CRONUS UK"})
+    html = client.get(ENTRIES).content.decode()
+    assert "in the uk" in html and "in cronus" not in html and "Job queue entries in CRONUS UK" in html
+
+
+def test_a_user_without_a_company_gets_no_job_queue_admin():
+    outsider = make_user("outsider", CLERK_PERMS, companies=())
+    api.add_job("No-op", company="CRONUS", ready=False)
+    client = client_for(outsider)
+    assert client.get(ENTRIES).status_code == 403 and client.get(LOG).status_code == 403
+    assert "Job queue entries" not in client.get(reverse("admin:index")).content.decode()
+
+
+# The add and change forms.
+
+
+def test_adding_an_entry_validates_its_parameters_and_leaves_it_on_hold(clerk):
+    client = client_for(clerk)
+    response = client.post(ADD_ENTRY, entry_form(**{"run_on_mondays": "on", "starting_time": "02:00"}))
+    assert response.status_code == 302, response.content.decode()
+    job = JobQueueEntry.objects.get()
+    assert (job.company, job.status, job.codeunit_id, job.codeunit_name) == ("CRONUS", "on_hold", 90006, "Sleep")
+    assert job.params == {"seconds": "2"} and job.category == "NIGHT" and job.username == "clerk"
+    assert job.timeout == timedelta(minutes=10) and (job.weekdays, job.starting_time) == ({0}, time(2))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"params": "{not json"}, "params", "Enter a valid JSON."),
+        ({"params": '{"seconds": "many"}'}, "params", "seconds:"),
+        ({"params": '{"nope": 1}'}, "params", "nope: Unknown field"),
+        ({"params": "[1, 2]"}, "params", "Expected a mapping"),
+        ({"cron": "every tuesday"}, "cron", "is not a valid cron expression"),
+        ({"cron": "* * * * *", "run_on_fridays": "on"}, "cron", "not both"),
+        ({"minutes_between_runs": "30"}, "run_on_mondays", "needs at least one weekday"),
+        ({"codeunit": "12345"}, "codeunit", "Select a valid choice"),
+        ({"timeout": "30 00:00:00"}, "timeout", "Between 1 second and"),
+        ({"max_attempts": "0"}, "max_attempts", "At least 1."),
+    ],
+)
+def test_a_bad_entry_shows_a_form_error_and_writes_nothing(clerk, overrides, field, message):
+    response = client_for(clerk).post(ADD_ENTRY, entry_form(**overrides))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert not JobQueueEntry.objects.exists()
+
+
+def test_changing_a_ready_entry_puts_it_on_hold_and_an_entry_in_process_cannot_be_changed(clerk):
+    job = api.add_job("No-op", company="CRONUS", ready=False)
+    api.set_job_ready(job.id)
+    client = client_for(clerk)
+    change = reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])
+    response = client.post(change, entry_form(description="renamed", codeunit="90022", params="{}"), follow=True)
+    assert any("is on hold now" in m for m in messages_of(response))
+    job = entry(job.id)
+    assert (job.description, job.codeunit_name, job.status, job.company) == ("renamed", "Who Am I", "on_hold", "CRONUS")
+
+    api.run_job_now(job.id)
+    response = client.post(change, entry_form(description="again", codeunit="90007", params="{}"))
+    assert response.status_code == 200 and "wait for it to finish" in response.content.decode()
+    assert entry(job.id).description == "renamed" and entry(job.id).status == "in_process"
+
+
+# The job queue page.
+
+
+def test_the_job_queue_page_needs_a_login_and_a_view_permission(clerk):
+    response = Client().get(JOBS)
+    assert response.status_code == 302 and "/login/" in response.url
+    assert client_for(make_user("nobody")).get(JOBS).status_code == 403
+    assert client_for(clerk).get(JOBS).status_code == 200
+
+
+def test_the_job_queue_page_shows_the_current_companys_entries_and_tasks(clerk):
+    later = timezone.now() + timedelta(days=2)
+    planned = api.add_job("No-op", company="CRONUS", description="planned job", earliest_start=later)
+    ran = api.add_job("Who Am I", company="CRONUS", description="ran job", ready=False)
+    session = api.run_job_now(ran.id, debug=True)
+    uk_job = api.add_job("No-op", company="CRONUS UK", description="uk job", ready=False)
+    waiting_task = api.create_task("Sleep", company="CRONUS", not_before=later)
+    uk_task = api.create_task("No-op", company="CRONUS UK")
+    done_task = api.create_task("No-op", company="CRONUS", ready=False)
+    api.cancel_task(done_task)
+
+    html = client_for(clerk).get(JOBS).content.decode()
+    assert "Job queue in CRONUS" in html and 'href="/sessions/jobs/"' in html
+    row = re.search(rf'<tr id="job-{planned.id}">(.*?)</tr>', html, re.S).group(1)
+    assert "planned job" in row and timezone.localtime(later).strftime("%Y-%m-%d %H:%M:%S") in row and "Ready" in row
+    row = re.search(rf'<tr id="job-{ran.id}">(.*?)</tr>', html, re.S).group(1)
+    assert "success" in row and f'href="/sessions/{session.id}/"' in row and "On hold" in row
+    assert timezone.localtime(entry(ran.id).last_finished_at).strftime("%Y-%m-%d %H:%M") in row
+    assert f'id="job-{uk_job.id}"' not in html and "uk job" not in html
+    assert f'id="task-{waiting_task}"' in html and f'id="task-{done_task}"' in html and "Cancelled" in html
+    assert f'id="task-{uk_task}"' not in html
+    assert html.index(f'id="task-{waiting_task}"') < html.index(f'id="task-{done_task}"')
+
+
+def test_the_job_queue_page_shows_nothing_to_a_user_without_a_company():
+    outsider = make_user("outsider", VIEW_PERMS, companies=())
+    api.add_job("No-op", company="CRONUS", description="hidden job", ready=False)
+    api.create_task("No-op", company="CRONUS")
+    html = client_for(outsider).get(JOBS).content.decode()
+    assert "You may not work in any company." in html and "hidden job" not in html and 'id="task-' not in html
