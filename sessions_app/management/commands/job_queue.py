@@ -1,0 +1,216 @@
+import argparse
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+
+from sessions_app import api
+from sessions_app.companies import get_company
+from sessions_app.exceptions import JobQueueError, SessionStartError, UnknownCompany
+from sessions_app.models import JobQueueEntry, JobStatus
+
+from ._base import EXIT_SESSION_FAILED, FAILED_STATUSES, SessionsCommand, bad_input, positive_int
+from .start_session import positive_seconds
+from .tasks import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
+
+
+def parse_time(text: str):
+    try:
+        return datetime.strptime(text.strip(), "%H:%M").time()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+class Command(SessionsCommand):
+    help = (
+        "The job queue: list entries (the default), add one, set it ready, on hold, restart it or run it now. "
+        "Exit 1: the entry is in process, its category is busy, or (run --debug/--wait) the run failed; "
+        "2: bad input (nothing was changed)."
+    )
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=SubcommandParser)
+        # `job_queue --company X` is `job_queue list --company X`: the options live on both parsers.
+        self._list_arguments(parser, None)
+        self._list_arguments(actions.add_parser("list", help="job queue entries (default)"), argparse.SUPPRESS)
+
+        add = actions.add_parser("add", help="add an entry; print its id")
+        add.add_argument("codeunit", help="codeunit id or name")
+        add.add_argument("--company", required=True, help="company name")
+        add_param_argument(add)
+        add.add_argument("--description", default="")
+        add.add_argument("--on-hold", action="store_true", help="add it on hold instead of ready")
+        add.add_argument("--earliest-start", type=parse_when, metavar="ISO-DATETIME")
+        add.add_argument("--expires", type=parse_when, metavar="ISO-DATETIME", help="it never starts after this")
+        add.add_argument("--weekdays", metavar="DAYS", help="recurring on these days, e.g. mon-fri,sat")
+        add.add_argument("--start", type=parse_time, metavar="HH:MM", help="starting time (with --weekdays)")
+        add.add_argument("--end", type=parse_time, metavar="HH:MM", help="ending time (with --weekdays)")
+        add.add_argument("--every", type=positive_int, metavar="MINUTES", help="minutes between runs (default: daily)")
+        add.add_argument("--cron", default="", metavar="EXPR", help="a cron expression instead of weekdays and times")
+        add.add_argument("--max-attempts", type=whole_number, default=3, metavar="N")
+        add.add_argument("--rerun-delay", type=whole_number, default=60, metavar="SECONDS")
+        add.add_argument("--category", default="", metavar="CODE", help="entries of a category run one at a time")
+        add.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        add.add_argument("--user", metavar="USERNAME", help="its sessions run as this user")
+        add.add_argument("--json", action="store_true", help="print JSON")
+
+        ready = actions.add_parser("ready", help="set an entry ready (attempts and error cleared)")
+        ready.add_argument("id", help="entry id")
+        ready.add_argument("--user", metavar="USERNAME", help="its sessions run as this user from now on")
+        actions.add_parser("hold", help="put an entry on hold").add_argument("id", help="entry id")
+        actions.add_parser("restart", help="set an entry ready again, e.g. after an error").add_argument(
+            "id", help="entry id"
+        )
+        run = actions.add_parser("run", help="run an entry now, whatever its schedule; print the session id")
+        run.add_argument("id", help="entry id")
+        run.add_argument("--debug", action="store_true", help="run inline in this process and print the outcome")
+        run.add_argument("--wait", action="store_true", help="wait for the background run and print the outcome")
+
+    @staticmethod
+    def _list_arguments(parser, default):
+        parser.add_argument("--company", default=default)
+        parser.add_argument("--status", choices=JobStatus.values, default=default)
+        parser.add_argument("--json", action="store_true", default=default or False)
+
+    def handle(self, *args, **options):
+        action = options.get("action") or "list"
+        getattr(self, f"handle_{action}")(options)
+
+    def handle_list(self, options):
+        entries = JobQueueEntry.objects.all()
+        if options["company"]:
+            try:
+                entries = entries.filter(company=get_company(options["company"]).name)
+            except UnknownCompany as e:
+                raise bad_input(str(e)) from e
+        if options["status"]:
+            entries = entries.filter(status=options["status"])
+        entries = list(entries)
+        if options["json"]:
+            self.write_json([e.as_dict() for e in entries])
+            return
+        if not entries:
+            self.stdout.write("No job queue entries.")
+            return
+        self.stdout.write(
+            f"{'ID':>5}  {'COMPANY':<12} {'DESCRIPTION':<24} {'CODEUNIT':<24} {'STATUS':<10} {'NEXT RUN':<19} "
+            f"{'RECURRENCE':<36} {'CATEGORY':<8} {'TRIES':>5} {'LAST':<8} ERROR"
+        )
+        for e in entries:
+            name = f"{e.codeunit_id} {e.codeunit_name}"
+            tries = f"{e.attempts}/{e.max_attempts}"
+            self.stdout.write(
+                f"{e.id:>5}  {e.company:<12} {first_line(e.description, 24):<24} {name:<24} {e.status:<10} "
+                f"{when(e.earliest_start):<19} {e.describe_recurrence():<36} {e.category:<8} {tries:>5} "
+                f"{e.last_outcome:<8} {first_line(e.error_message)}"
+            )
+
+    def _entry(self, entry_id) -> JobQueueEntry:
+        try:
+            return api.get_job(entry_id)
+        except JobQueueError as e:
+            raise bad_input(str(e)) from e
+
+    def _user(self, username):
+        if username is None:
+            return None
+        User = get_user_model()
+        try:
+            return User._default_manager.get_by_natural_key(username)
+        except User.DoesNotExist:
+            raise bad_input(f"User {username!r} does not exist.") from None
+
+    def _next_run(self, entry) -> str:
+        return when(entry.earliest_start) or "as soon as possible"
+
+    def handle_add(self, options):
+        params = collect_params(options["param"])
+        weekdays = [day for day in (options["weekdays"] or "").split(",") if day.strip()]
+        if options["weekdays"] is not None and not weekdays:
+            raise bad_input(f"--weekdays {options['weekdays']!r} names no weekday.")
+        try:
+            entry = api.add_job(
+                options["codeunit"],
+                company=options["company"],
+                params=params,
+                description=options["description"],
+                ready=not options["on_hold"],
+                earliest_start=options["earliest_start"],
+                expires_at=options["expires"],
+                weekdays=weekdays,
+                starting_time=options["start"],
+                ending_time=options["end"],
+                minutes_between_runs=options["every"],
+                cron=options["cron"],
+                max_attempts=options["max_attempts"],
+                rerun_delay=options["rerun_delay"],
+                category=options["category"],
+                timeout=options["timeout"],
+                user=self._user(options["user"]),
+            )
+        except SessionStartError as e:
+            raise bad_input(str(e)) from e
+        if options["json"]:
+            self.write_json(entry.as_dict())
+            return
+        self.stdout.write(str(entry.id))
+        self.stdout.write(
+            f"Job {entry.id}: {entry.codeunit_id} {entry.codeunit_name} in {entry.company} "
+            f"({entry.status}, {entry.describe_recurrence()}, next run {self._next_run(entry)})"
+        )
+
+    def _change(self, action, entry_id, **kwargs) -> JobQueueEntry:
+        entry = self._entry(entry_id)
+        try:
+            return action(entry.id, **kwargs)
+        except JobQueueError as e:
+            if self._entry(entry.id).status == JobStatus.IN_PROCESS:
+                raise CommandError(str(e), returncode=1) from e
+            raise bad_input(str(e)) from e  # a user who may not: nothing was changed
+
+    def handle_ready(self, options):
+        user = self._user(options["user"])
+        entry = self._change(api.set_job_ready, options["id"], user=user)
+        self.stdout.write(f"Job {entry.id} is ready; next run {self._next_run(entry)}.")
+
+    def handle_hold(self, options):
+        entry = self._change(api.set_job_on_hold, options["id"])
+        self.stdout.write(f"Job {entry.id} is on hold.")
+
+    def handle_restart(self, options):
+        entry = self._change(api.restart_job, options["id"])
+        self.stdout.write(f"Job {entry.id} was restarted; next run {self._next_run(entry)}.")
+
+    def handle_run(self, options):
+        entry = self._entry(options["id"])
+        try:
+            session = api.run_job_now(entry.id, debug=options["debug"])
+        except JobQueueError as e:  # in process, its category busy, or it could not start
+            raise CommandError(str(e), returncode=1) from e
+        self.stdout.write(str(session.id))
+        self.stdout.write(f"Session {session.id}: job {entry.id} {session.codeunit_name} in {session.company}")
+        if options["wait"] and session.is_active:
+            try:
+                session = api.wait_session(session.id)
+            except KeyboardInterrupt:
+                raise CommandError(
+                    f"Stopped waiting; session {session.id} is still {session.status}.", returncode=130
+                ) from None
+        if session.is_active:
+            return
+        style = self.style.SUCCESS if session.status == "succeeded" else self.style.ERROR
+        elapsed = f" in {session.elapsed.total_seconds():.3f}s" if session.elapsed is not None else ""
+        self.stdout.write(style(f"Session {session.id} {session.status}{elapsed}"))
+        if session.result is not None:
+            self.stdout.write(f"Result: {session.result}")
+        if session.error:
+            self.stdout.write(f"Error: {session.error}")
+        if session.status in FAILED_STATUSES:
+            raise CommandError(f"Session {session.id} {session.status}.", returncode=EXIT_SESSION_FAILED)

@@ -1,0 +1,187 @@
+import argparse
+
+from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from sessions_app import api
+from sessions_app.companies import get_company
+from sessions_app.exceptions import SessionStartError, TaskNotFound, UnknownCompany
+from sessions_app.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
+
+from ._base import SessionsCommand, bad_input, positive_int
+from .start_session import parse_param, positive_seconds
+
+
+class SubcommandParser(CommandParser):
+    """A sub-command's parser: its errors are bad input (exit 2) from call_command() too."""
+
+    def error(self, message):
+        if self.called_from_command_line:
+            super().error(message)
+        raise bad_input(f"Error: {message}")
+
+
+def parse_when(text: str):
+    """An ISO date-time; a naive one is in the current time zone."""
+    try:
+        value = parse_datetime(text.strip())
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])")
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+
+def add_param_argument(parser) -> None:
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="a parameter record field; repeat for each field",
+    )
+
+
+def collect_params(pairs) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise bad_input(f"--param {name} is given twice.")
+        params[name] = value
+    return params
+
+
+def first_line(text: str, width: int = 60) -> str:
+    lines = (text or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def when(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+class Command(SessionsCommand):
+    help = (
+        "The task scheduler: list tasks (the default), create, set ready or cancel one. "
+        "Exit 1: the task has already started or finished; 2: bad input (nothing was changed)."
+    )
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=SubcommandParser)
+        # `tasks --company X` is `tasks list --company X`: the options live on both parsers.
+        self._list_arguments(parser, None)
+        self._list_arguments(actions.add_parser("list", help="tasks that still exist (default)"), argparse.SUPPRESS)
+
+        cancel = actions.add_parser("cancel", help="cancel a task; a running one's session is stopped")
+        cancel.add_argument("id", help="task id")
+
+        ready = actions.add_parser("ready", help="set a task ready to run")
+        ready.add_argument("id", help="task id")
+        ready.add_argument("--not-before", type=parse_when, metavar="ISO-DATETIME", help="not before this")
+
+        create = actions.add_parser("create", help="schedule a codeunit to run once; print the task id")
+        create.add_argument("codeunit", help="codeunit id or name")
+        create.add_argument("--company", help="company name (default: the first company)")
+        add_param_argument(create)
+        create.add_argument("--not-before", type=parse_when, metavar="ISO-DATETIME", help="default: now")
+        create.add_argument("--not-ready", action="store_true", help="wait for `tasks ready ID`")
+        create.add_argument("--failure-codeunit", metavar="CODEUNIT", help="runs if the task fails")
+        create.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        create.add_argument("--json", action="store_true", help="print JSON")
+
+    @staticmethod
+    def _list_arguments(parser, default):
+        parser.add_argument("--company", default=default)
+        parser.add_argument("--status", choices=TaskStatus.values, default=default)
+        parser.add_argument("--all", action="store_true", default=default or False, help="finished tasks too")
+        parser.add_argument("--limit", type=positive_int, default=default or 20)
+        parser.add_argument("--json", action="store_true", default=default or False)
+
+    def handle(self, *args, **options):
+        action = options.get("action") or "list"
+        getattr(self, f"handle_{action}")(options)
+
+    def handle_list(self, options):
+        tasks = ScheduledTask.objects.all()
+        if not (options["all"] or options["status"]):
+            tasks = tasks.filter(status__in=ACTIVE_TASK_STATUSES)
+        if options["company"]:
+            try:
+                tasks = tasks.filter(company=get_company(options["company"]).name)
+            except UnknownCompany as e:
+                raise bad_input(str(e)) from e
+        if options["status"]:
+            tasks = tasks.filter(status=options["status"])
+        tasks = list(tasks[: options["limit"]])
+        if options["json"]:
+            self.write_json([t.as_dict() for t in tasks])
+            return
+        if not tasks:
+            self.stdout.write("No tasks.")
+            return
+        self.stdout.write(
+            f"{'ID':>7}  {'CODEUNIT':<32} {'COMPANY':<16} {'STATUS':<10} {'NOT BEFORE':<19} "
+            f"{'ATTEMPTS':>8} {'SESSION':>8}  ERROR"
+        )
+        for t in tasks:
+            name = f"{t.codeunit_id} {t.codeunit_name}"
+            session = t.session_id or ""
+            self.stdout.write(
+                f"{t.id:>7}  {name:<32} {t.company:<16} {t.status:<10} {when(t.not_before):<19} "
+                f"{t.attempts:>8} {session:>8}  {first_line(t.error_message)}"
+            )
+
+    def _task(self, task_id) -> ScheduledTask:
+        try:
+            return api.get_task(task_id)
+        except TaskNotFound as e:
+            raise bad_input(str(e)) from e
+
+    def handle_cancel(self, options):
+        task = self._task(options["id"])
+        if not api.cancel_task(task.id):
+            task = self._task(task.id)
+            raise CommandError(f"Task {task.id} has already finished: {task.status}.", returncode=1)
+        message = f"Task {task.id} was cancelled."
+        if task.status == TaskStatus.RUNNING and task.session_id:
+            message += f" Its session {task.session_id} was asked to stop."
+        self.stdout.write(message)
+
+    def handle_ready(self, options):
+        task = self._task(options["id"])
+        if not api.set_task_ready(task.id, not_before=options["not_before"]):
+            task = self._task(task.id)
+            raise CommandError(f"Task {task.id} has already started or finished: {task.status}.", returncode=1)
+        task = self._task(task.id)
+        self.stdout.write(f"Task {task.id} is ready, not before {when(task.not_before)}.")
+
+    def handle_create(self, options):
+        params = collect_params(options["param"])
+        company = options["company"]
+        if company is None:
+            from sessions_app.companies import all_companies
+
+            companies = all_companies()
+            company = companies[0].name if companies else None
+        try:
+            task_id = api.create_task(
+                options["codeunit"],
+                failure_codeunit=options["failure_codeunit"],
+                ready=not options["not_ready"],
+                company=company,
+                not_before=options["not_before"],
+                params=params,
+                timeout=options["timeout"],
+            )
+        except SessionStartError as e:
+            raise bad_input(str(e)) from e
+        task = api.get_task(task_id)
+        if options["json"]:
+            self.write_json(task.as_dict())
+            return
+        self.stdout.write(str(task.id))
+        cu = f"{task.codeunit_id} {task.codeunit_name}"
+        self.stdout.write(f"Task {task.id}: {cu} in {task.company} ({task.status}, not before {when(task.not_before)})")

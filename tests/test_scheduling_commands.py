@@ -1,0 +1,425 @@
+"""The `tasks` and `job_queue` commands: rows really change; bad input exits 2 and writes nothing."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from sessions_app import api, runner
+from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from tests.conftest import BASE_DIR, queued_tasks
+
+pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def manage(*args):
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL="WARNING")
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR, env=env, capture_output=True, timeout=120
+    )
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def fails(*args, code: int = 2) -> str:
+    """Run a command that must fail with exit ``code``; return its message."""
+    with pytest.raises(CommandError) as e:
+        run(*args)
+    assert e.value.returncode == code, e.value
+    return str(e.value)
+
+
+def rows() -> tuple:
+    """Everything the commands may write, to compare before and after."""
+    return (
+        list(ScheduledTask.objects.values()),
+        list(JobQueueEntry.objects.values()),
+        JobQueueLogEntry.objects.count(),
+        BackgroundSession.objects.count(),
+        queued_tasks(),
+    )
+
+
+def task(task_id) -> ScheduledTask:
+    return ScheduledTask.objects.get(pk=task_id)
+
+
+def entry(entry_id) -> JobQueueEntry:
+    return JobQueueEntry.objects.get(pk=entry_id)
+
+
+# tasks
+
+
+def test_tasks_create_prints_the_id_and_writes_the_task(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    out = run(
+        "tasks",
+        "create",
+        "Insert Row",
+        "--company",
+        "CRONUS UK",
+        "--param",
+        "result=hello",
+        "--not-before",
+        "2030-01-02T03:04",
+        "--failure-codeunit",
+        "Who Am I",
+        "--timeout",
+        "90",
+    )
+    first, summary = out.splitlines()
+    t = task(int(first))
+    assert summary == f"Task {t.id}: 90001 Insert Row in CRONUS UK (ready, not before 2030-01-02 03:04:00)"
+    assert (t.company, t.status, t.params["result"], t.failure_codeunit_name) == (
+        "CRONUS UK",
+        "ready",
+        "hello",
+        "Who Am I",
+    )
+    assert t.not_before == datetime(2030, 1, 2, 3, 4, tzinfo=BERLIN)  # a naive time is in the current time zone
+    assert t.timeout == timedelta(seconds=90)
+
+    data = json.loads(run("tasks", "create", "No-op", "--not-ready", "--json"))
+    t = task(data["id"])
+    assert (t.company, t.status, data["status"]) == ("CRONUS", "not_ready", "not_ready")  # the first company
+    assert not BackgroundSession.objects.exists() and queued_tasks() == 0
+
+
+def test_tasks_lists_the_tasks_that_still_exist_unless_asked_for_all():
+    assert run("tasks") == "No tasks.\n"
+    waiting = api.create_task("No-op", company="CRONUS", ready=False)
+    ready = api.create_task("Insert Row", company="CRONUS UK")
+    done = api.create_task("No-op", company="CRONUS")
+    ScheduledTask.objects.filter(pk=done).update(status="failed", error_message="ValueError: boom\nTraceback ...")
+
+    assert [t["id"] for t in json.loads(run("tasks", "--json"))] == [ready, waiting]
+    assert [t["id"] for t in json.loads(run("tasks", "list", "--all", "--json"))] == [done, ready, waiting]
+    assert [t["id"] for t in json.loads(run("tasks", "--company", "CRONUS UK", "--json"))] == [ready]
+    assert [t["id"] for t in json.loads(run("tasks", "list", "--status", "failed", "--json"))] == [done]
+    assert len(json.loads(run("tasks", "list", "--all", "--limit", "1", "--json"))) == 1
+    table = run("tasks", "--all").splitlines()
+    assert table[0].split() == ["ID", "CODEUNIT", "COMPANY", "STATUS", "NOT", "BEFORE", "ATTEMPTS", "SESSION", "ERROR"]
+    assert len(table) == 4 and "not_ready" in table[3]
+    assert table[1].endswith("ValueError: boom")  # the error's first line
+
+
+def test_tasks_ready_and_cancel_change_the_row_and_exit_1_once_it_has_finished():
+    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    out = run("tasks", "ready", str(task_id), "--not-before", "2030-05-06T07:08:09+02:00")
+    t = task(task_id)
+    assert t.status == "ready" and t.not_before == datetime(2030, 5, 6, 5, 8, 9, tzinfo=ZoneInfo("UTC"))
+    assert out == f"Task {task_id} is ready, not before 2030-05-06 05:08:09.\n"
+
+    assert run("tasks", "cancel", str(task_id)) == f"Task {task_id} was cancelled.\n"
+    assert task(task_id).status == "cancelled" and not api.task_exists(task_id)
+    assert "already finished: cancelled" in fails("tasks", "cancel", str(task_id), code=1)
+    assert "already started or finished: cancelled" in fails("tasks", "ready", str(task_id), code=1)
+    assert task(task_id).status == "cancelled"
+
+
+def test_tasks_cancel_of_a_running_task_stops_its_session():
+    task_id = api.create_task("No-op", company="CRONUS")
+    session = api.start_session("No-op", company="CRONUS", debug=False)
+    ScheduledTask.objects.filter(pk=task_id).update(status="running", attempts=1, session_id=session.id)
+    assert "already started or finished: running" in fails("tasks", "ready", str(task_id), code=1)
+    out = run("tasks", "cancel", str(task_id))
+    assert out == f"Task {task_id} was cancelled. Its session {session.id} was asked to stop.\n"
+    assert task(task_id).status == "cancelled"
+    assert BackgroundSession.objects.get(pk=session.id).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["create", "Teh Works"], "Codeunit 'Teh Works' is not registered."),
+        (["create", "No-op", "--company", "CRONUS US"], "Company 'CRONUS US' does not exist."),
+        (["create", "No-op", "--failure-codeunit", "Nope"], "Failure codeunit: Codeunit 'Nope' is not registered."),
+        (["create", "Insert Row", "--param", "log_id=x"], "log_id: Enter a valid UUID."),
+        (["create", "Insert Row", "--param", "result"], "'result' is not KEY=VALUE"),
+        (["create", "Insert Row", "--param", "result=a", "--param", "result=b"], "--param result is given twice."),
+        (["create", "No-op", "--param", "colour=blue"], "colour"),
+        (["create", "No-op", "--not-before", "tomorrow"], "'tomorrow' is not a date and time"),
+        (["create", "No-op", "--not-before", "2030-02-30 10:00"], "'2030-02-30 10:00' is not a date and time"),
+        (["create", "No-op", "--timeout", "0"], "must be a positive number of seconds"),
+        (["create"], "the following arguments are required: codeunit"),
+        (["cancel", "99"], "Scheduled task '99' does not exist."),
+        (["cancel", "x"], "Scheduled task 'x' does not exist."),
+        (["ready", "99"], "Scheduled task '99' does not exist."),
+        (["ready", "{task}", "--not-before", "soon"], "'soon' is not a date and time"),
+        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist."),
+        (["list", "--status", "exploded"], "invalid choice: 'exploded'"),
+        (["list", "--limit", "0"], "'0' must be at least 1"),
+    ],
+)
+def test_tasks_bad_input_exits_2_and_writes_nothing(args, message):
+    existing = api.create_task("No-op", company="CRONUS", ready=False)
+    before = rows()
+    assert message in fails("tasks", *[a.format(task=existing) for a in args])
+    assert rows() == before
+
+
+# job_queue
+
+
+def test_job_queue_add_writes_the_entry_its_recurrence_and_its_user():
+    User.objects.create_superuser("admin")
+    out = run(
+        "job_queue",
+        "add",
+        "Insert Row",
+        "--company",
+        "CRONUS UK",
+        "--param",
+        "result=posted",
+        "--description",
+        "Post sales",
+        "--weekdays",
+        "mon-fri,sat",
+        "--start",
+        "08:00",
+        "--end",
+        "17:30",
+        "--every",
+        "30",
+        "--max-attempts",
+        "5",
+        "--rerun-delay",
+        "120",
+        "--category",
+        "post",
+        "--timeout",
+        "90",
+        "--user",
+        "admin",
+    )
+    first, summary = out.splitlines()
+    e = entry(int(first))
+    assert summary.startswith(f"Job {e.id}: 90001 Insert Row in CRONUS UK (ready, mon,tue,wed,thu,fri,sat 08:00-17:30")
+    assert (e.company, e.description, e.status, e.params["result"]) == ("CRONUS UK", "Post sales", "ready", "posted")
+    assert e.weekdays == frozenset(range(6)) and not e.run_on_sundays
+    assert (e.starting_time, e.ending_time, e.minutes_between_runs) == (time(8), time(17, 30), 30)
+    assert (e.max_attempts, e.rerun_delay, e.category, e.timeout) == (5, 120, "POST", timedelta(seconds=90))
+    assert e.earliest_start is not None and e.username == "admin" and e.user_id == User.objects.get().pk
+
+    data = json.loads(
+        run(
+            "job_queue",
+            "add",
+            "No-op",
+            "--company",
+            "CRONUS",
+            "--cron",
+            "15 6 * * 1",
+            "--on-hold",
+            "--earliest-start",
+            "2030-01-01T00:00Z",
+            "--expires",
+            "2030-02-01T00:00Z",
+            "--json",
+        )
+    )
+    e = entry(data["id"])
+    assert (data["status"], data["recurrence"], data["user"]) == ("on_hold", "cron 15 6 * * 1", None)
+    assert (e.status, e.cron, e.weekdays) == ("on_hold", "15 6 * * 1", frozenset())
+    assert e.earliest_start == datetime(2030, 1, 1, tzinfo=ZoneInfo("UTC"))
+    assert e.expires_at == datetime(2030, 2, 1, tzinfo=ZoneInfo("UTC"))
+    assert not BackgroundSession.objects.exists() and queued_tasks() == 0
+
+
+def test_job_queue_lists_entries_with_their_schedule_and_first_error_line():
+    assert run("job_queue") == "No job queue entries.\n"
+    daily = api.add_job("No-op", company="CRONUS", description="Daily", weekdays=["mon"], starting_time=time(6))
+    broken = api.add_job("Write Then Fail", company="CRONUS UK", ready=False, max_attempts=2)
+    JobQueueEntry.objects.filter(pk=broken.id).update(
+        status="error", attempts=2, last_outcome="error", error_message="ValueError: planned\nmore"
+    )
+    rows_ = json.loads(run("job_queue", "--json"))
+    assert [r["id"] for r in rows_] == [daily.id, broken.id]
+    assert rows_[0]["recurrence"] == "mon from 06:00 daily"
+    assert [r["id"] for r in json.loads(run("job_queue", "list", "--company", "CRONUS UK", "--json"))] == [broken.id]
+    assert [r["id"] for r in json.loads(run("job_queue", "--status", "ready", "--json"))] == [daily.id]
+    header, first, second = run("job_queue").splitlines()
+    assert header.split()[:5] == ["ID", "COMPANY", "DESCRIPTION", "CODEUNIT", "STATUS"]
+    assert "Daily" in first and "mon from 06:00 daily" in first and "0/3" in first
+    assert "2/2" in second and second.endswith("error    ValueError: planned")
+
+
+def test_job_queue_ready_hold_and_restart_change_the_entry():
+    User.objects.create_superuser("admin")
+    User.objects.create_user("outsider")
+    job = api.add_job("No-op", company="CRONUS", ready=False, weekdays=["mon-sun"], minutes_between_runs=15)
+    assert entry(job.id).earliest_start is None
+
+    out = run("job_queue", "ready", str(job.id), "--user", "admin")
+    e = entry(job.id)
+    assert (e.status, e.username) == ("ready", "admin") and e.earliest_start is not None
+    assert out.startswith(f"Job {job.id} is ready; next run ")
+
+    assert run("job_queue", "hold", str(job.id)) == f"Job {job.id} is on hold.\n"
+    assert entry(job.id).status == "on_hold"
+
+    before = rows()
+    assert "'outsider' may not" in fails("job_queue", "ready", str(job.id), "--user", "outsider")
+    assert rows() == before
+
+    JobQueueEntry.objects.filter(pk=job.id).update(status="error", attempts=3, error_message="boom")
+    assert run("job_queue", "restart", str(job.id)).startswith(f"Job {job.id} was restarted; next run ")
+    e = entry(job.id)
+    assert (e.status, e.attempts, e.error_message, e.username) == ("ready", 0, "", "admin")
+
+
+def test_job_queue_changes_to_an_entry_in_process_exit_1():
+    job = api.add_job("No-op", company="CRONUS")
+    JobQueueEntry.objects.filter(pk=job.id).update(status="in_process")
+    before = rows()
+    for action in ("ready", "hold", "restart"):
+        assert "is in process" in fails("job_queue", action, str(job.id), code=1)
+    assert "is in process already" in fails("job_queue", "run", str(job.id), code=1)
+    assert rows() == before
+
+
+def test_job_queue_run_starts_a_background_session_and_respects_the_category():
+    first = api.add_job("No-op", company="CRONUS", category="post", ready=False)
+    second = api.add_job("No-op", company="CRONUS", category="POST")
+    out = run("job_queue", "run", str(first.id))
+    session = BackgroundSession.objects.get()
+    assert out.splitlines() == [str(session.id), f"Session {session.id}: job {first.id} No-op in CRONUS"]
+    assert (session.status, session.mode, session.key) == ("queued", "background", f"job-{first.id}-1")
+    assert (entry(first.id).status, entry(first.id).session_id) == ("in_process", session.id)
+    assert JobQueueLogEntry.objects.get().session_id == session.id and queued_tasks() == 1
+
+    before = rows()
+    assert f"Category POST is busy: entry {first.id} is in process." in fails(
+        "job_queue", "run", str(second.id), code=1
+    )
+    assert rows() == before
+
+
+def test_job_queue_run_debug_runs_inline_and_exits_1_when_it_fails():
+    ok = api.add_job("Who Am I", company="CRONUS", ready=False)
+    out = run("job_queue", "run", str(ok.id), "--debug")
+    session = BackgroundSession.objects.get()
+    assert out.splitlines()[0] == str(session.id) and f"Session {session.id} succeeded in " in out
+    assert (session.mode, entry(ok.id).status, entry(ok.id).last_outcome) == ("inline", "on_hold", "success")
+
+    bad = api.add_job("Write Then Fail", company="CRONUS", ready=False)
+    stdout = io.StringIO()
+    with pytest.raises(CommandError) as e:
+        call_command("job_queue", "run", str(bad.id), "--debug", stdout=stdout)
+    assert e.value.returncode == 1
+    assert "failed in" in stdout.getvalue() and "ValueError: planned failure" in stdout.getvalue()
+    assert entry(bad.id).last_outcome == "error" and queued_tasks() == 0
+
+
+@pytest.mark.parametrize("codeunit, code", [("No-op", 0), ("Write Then Fail", 1)])
+def test_job_queue_run_wait_prints_the_outcome_of_the_background_run(monkeypatch, codeunit, code):
+    def wait_session(session_id, timeout=None, poll=0.05):  # a worker runs it, here
+        runner.run(session_id)
+        return api.get_session(session_id)
+
+    monkeypatch.setattr(api, "wait_session", wait_session)
+    job = api.add_job(codeunit, company="CRONUS", ready=False)
+    stdout = io.StringIO()
+    if code:
+        with pytest.raises(CommandError) as e:
+            call_command("job_queue", "run", str(job.id), "--wait", stdout=stdout)
+        assert e.value.returncode == code
+    else:
+        call_command("job_queue", "run", str(job.id), "--wait", stdout=stdout)
+    session = BackgroundSession.objects.get()
+    assert session.mode == "background" and session.status == ("failed" if code else "succeeded")
+    assert f"Session {session.id} {session.status} in " in stdout.getvalue()
+
+
+ADD = ["add", "No-op", "--company", "CRONUS"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "Teh Works", "--company", "CRONUS"], "Codeunit 'Teh Works' is not registered."),
+        (["add", "No-op", "--company", "CRONUS US"], "Company 'CRONUS US' does not exist."),
+        (["add", "No-op"], "the following arguments are required: --company"),
+        (["add", "Insert Row", "--company", "CRONUS", "--param", "log_id=x"], "log_id: Enter a valid UUID."),
+        (["add", "Insert Row", "--company", "CRONUS", "--param", "=x"], "'=x' is not KEY=VALUE"),
+        ([*ADD, "--weekdays", "funday"], "is not a weekday"),
+        ([*ADD, "--weekdays", "mon-xyz"], "is not a weekday"),
+        ([*ADD, "--weekdays", ","], "names no weekday"),
+        ([*ADD, "--weekdays", "mon", "--start", "8am"], "'8am' is not a time of day (HH:MM)"),
+        ([*ADD, "--weekdays", "mon", "--end", "24:00"], "'24:00' is not a time of day (HH:MM)"),
+        ([*ADD, "--weekdays", "mon", "--start", "17:00", "--end", "08:00"], "ending time must be after"),
+        ([*ADD, "--start", "08:00"], "needs at least one weekday"),
+        ([*ADD, "--every", "30"], "needs at least one weekday"),
+        ([*ADD, "--weekdays", "mon", "--every", "0"], "'0' must be at least 1"),
+        ([*ADD, "--weekdays", "mon", "--every", "99999"], "Between 1 and"),
+        ([*ADD, "--cron", "every tuesday"], "'every tuesday' is not a valid cron expression."),
+        ([*ADD, "--cron", "61 * * * *"], "is not a valid cron expression."),
+        ([*ADD, "--weekdays", "mon", "--cron", "* * * * *"], "either a cron expression or weekdays"),
+        ([*ADD, "--earliest-start", "soon"], "'soon' is not a date and time"),
+        ([*ADD, "--expires", "2030-13-01"], "is not a date and time"),
+        ([*ADD, "--earliest-start", "2030-01-02", "--expires", "2030-01-01"], "expiration must be after"),
+        ([*ADD, "--max-attempts", "0"], "max_attempts: At least 1."),
+        ([*ADD, "--rerun-delay", "soon"], "'soon' is not a whole number"),
+        ([*ADD, "--timeout", "0"], "must be a positive number of seconds"),
+        ([*ADD, "--user", "nobody"], "User 'nobody' does not exist."),
+        ([*ADD, "--user", "outsider"], "'outsider' may not"),
+        (["ready", "99"], "Job queue entry '99' does not exist."),
+        (["ready", "{job}", "--user", "nobody"], "User 'nobody' does not exist."),
+        (["hold", "12x"], "Job queue entry '12x' does not exist."),
+        (["restart", "99"], "Job queue entry '99' does not exist."),
+        (["run", "99"], "Job queue entry '99' does not exist."),
+        (["run"], "the following arguments are required: id"),
+        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist."),
+        (["list", "--status", "exploded"], "invalid choice: 'exploded'"),
+    ],
+)
+def test_job_queue_bad_input_exits_2_and_writes_nothing(args, message):
+    User.objects.create_user("outsider")
+    existing = api.add_job("No-op", company="CRONUS", ready=False)
+    before = rows()
+    assert message in fails("job_queue", *[a.format(job=existing.id) for a in args])
+    assert rows() == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "No-op", "--company", "CRONUS", "--cron", "61 * * * *"], "is not a valid cron expression."),
+        (["run", "12x"], "Job queue entry '12x' does not exist."),
+    ],
+)
+def test_job_queue_bad_input_from_the_command_line_is_one_line_on_stderr(args, message):
+    result = manage("job_queue", *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("CommandError: ") and message in lines[0], lines
+    assert result.stdout == b""
+    assert not JobQueueEntry.objects.exists() and not BackgroundSession.objects.exists()
+
+
+def test_the_action_defaults_to_list_and_ids_are_positional(capsys):
+    task_id = api.create_task("No-op", company="CRONUS")
+    call_command("tasks")
+    assert "No-op" in capsys.readouterr().out
+    call_command("tasks", "cancel", str(task_id))
+    assert task(task_id).status == "cancelled"
+    job = api.add_job("No-op", company="CRONUS")
+    call_command("job_queue")
+    assert "No-op" in capsys.readouterr().out
+    call_command("job_queue", "hold", str(job.id))
+    assert entry(job.id).status == "on_hold"
