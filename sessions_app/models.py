@@ -446,7 +446,10 @@ class JobQueueEntry(models.Model):
             return f"cron {self.cron}"
         if not self.weekdays:
             return "once"
-        days = ",".join(WEEKDAY_NAMES[d] for d in sorted(self.weekdays))
+        days = describe_weekdays(self.weekdays)
+        if not self.minutes_between_runs:  # once a day
+            at = f" at {self.starting_time:%H:%M}" if self.starting_time else ""
+            return f"{'daily' if len(self.weekdays) == 7 else days}{at}"
         window = ""
         if self.starting_time and self.ending_time:
             window = f" {self.starting_time:%H:%M}-{self.ending_time:%H:%M}"
@@ -454,8 +457,8 @@ class JobQueueEntry(models.Model):
             window = f" from {self.starting_time:%H:%M}"
         elif self.ending_time:
             window = f" until {self.ending_time:%H:%M}"
-        every = f" every {self.minutes_between_runs} min" if self.minutes_between_runs else " daily"
-        return f"{days}{window}{every}"
+        every = f"every {self.minutes_between_runs} min"
+        return every + window if len(self.weekdays) == 7 else f"{days}{window} {every}"
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -508,6 +511,21 @@ class JobQueueEntry(models.Model):
             "last_finished_at": iso(self.last_finished_at),
             "error_message": self.error_message,
         }
+
+
+def describe_weekdays(days) -> str:
+    """``every day``, ``mon-fri``, ``mon,wed,sat-sun``: runs of three or more days as ranges."""
+    if len(days) == 7:
+        return "every day"
+    parts, run = [], []
+    for day in [*sorted(days), None]:
+        if run and (day is None or day != run[-1] + 1):
+            names = [WEEKDAY_NAMES[d] for d in run]
+            parts.append(f"{names[0]}-{names[-1]}" if len(run) >= 3 else ",".join(names))
+            run = []
+        if day is not None:
+            run.append(day)
+    return ",".join(parts)
 
 
 class JobLogStatus(models.TextChoices):

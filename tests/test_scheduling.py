@@ -66,6 +66,11 @@ def test_weekday_names_ranges_and_numbers_parse_and_bad_ones_are_refused():
     with pytest.raises(ValueError, match="'7' is not a weekday"):
         parse_weekdays(["7"])
     assert parse_weekdays(["Mondays", "friday"]) == frozenset({0, 4})
+    from sessions_app.models import describe_weekdays
+
+    assert describe_weekdays(parse_weekdays(["mon-fri"])) == "mon-fri"
+    assert describe_weekdays({0, 2, 4, 5, 6}) == "mon,wed,fri-sun"
+    assert describe_weekdays({5, 6}) == "sat,sun"
     with pytest.raises(ValueError, match="'monkey' is not a weekday"):
         parse_weekdays(["monkey"])
 
@@ -440,7 +445,7 @@ def test_the_demo_adds_one_recurring_entry_per_company_once():
         ("CRONUS", "Count Customers", "ready"),
         ("CRONUS UK", "Count Customers", "ready"),
     ]
-    assert entries[0].describe_recurrence() == "mon,tue,wed,thu,fri,sat,sun every 5 min"
+    assert entries[0].describe_recurrence() == "every 5 min"
     dispatcher.run_once()
     [first, _] = run_queued()
     assert first.result == {"customers": 5}

@@ -209,7 +209,7 @@ def test_job_queue_add_writes_the_entry_its_recurrence_and_its_user():
     )
     first, summary = out.splitlines()
     e = entry(int(first))
-    assert summary.startswith(f"Job {e.id}: 90001 Insert Row in CRONUS UK (ready, mon,tue,wed,thu,fri,sat 08:00-17:30")
+    assert summary.startswith(f"Job {e.id}: 90001 Insert Row in CRONUS UK (ready, mon-sat 08:00-17:30")
     assert (e.company, e.description, e.status, e.params["result"]) == ("CRONUS UK", "Post sales", "ready", "posted")
     assert e.weekdays == frozenset(range(6)) and not e.run_on_sundays
     assert (e.starting_time, e.ending_time, e.minutes_between_runs) == (time(8), time(17, 30), 30)
@@ -250,12 +250,12 @@ def test_job_queue_lists_entries_with_their_schedule_and_first_error_line():
     )
     rows_ = json.loads(run("job_queue", "--json"))
     assert [r["id"] for r in rows_] == [daily.id, broken.id]
-    assert rows_[0]["recurrence"] == "mon from 06:00 daily"
+    assert rows_[0]["recurrence"] == "mon at 06:00"
     assert [r["id"] for r in json.loads(run("job_queue", "list", "--company", "CRONUS UK", "--json"))] == [broken.id]
     assert [r["id"] for r in json.loads(run("job_queue", "--status", "ready", "--json"))] == [daily.id]
     header, first, second = run("job_queue").splitlines()
     assert header.split()[:5] == ["ID", "COMPANY", "DESCRIPTION", "CODEUNIT", "STATUS"]
-    assert "Daily" in first and "mon from 06:00 daily" in first and "0/3" in first
+    assert "Daily" in first and "mon at 06:00" in first and "0/3" in first
     assert "2/2" in second and second.endswith("error    ValueError: planned")
 
 
