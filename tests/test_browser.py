@@ -123,3 +123,38 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
     # The dashboard, left open, shows the stop without a reload.
     expect(dashboard.locator(f"#recent-sessions #session-{s.id} .status")).to_have_text("Stopped", timeout=5_000)
     wait_until(lambda: BackgroundSession.objects.get().status == "stopped", timeout=5)
+
+
+def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_outcome_live(cluster, operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.api import add_job
+
+    job = add_job(
+        "Count Customers",
+        company="CRONUS",
+        description="Browser job",
+        ready=False,
+        weekdays=["mon-sun"],
+        minutes_between_runs=60,
+    )
+    sign_in(page, "/sessions/jobs/")
+    row = page.locator(f"#job-{job.id}")
+    expect(row.locator(".job-status")).to_have_text("On hold")
+    expect(row.locator(".next-run")).to_have_text("")
+
+    admin = page.context.new_page()
+    admin.goto("/admin/sessions_app/jobqueueentry/")
+    admin.check(f"input[name=_selected_action][value='{job.id}']")
+    admin.select_option("select[name=action]", "set_ready")
+    admin.click("button[name=index]")
+    expect(admin.locator(".messagelist")).to_contain_text("ready")
+    shot(admin, "job-queue-admin")
+
+    # The page left open shows the run's outcome and the next run without a reload.
+    expect(row.locator(".last-outcome")).to_have_text("success", timeout=TIMEOUT_MS)
+    expect(row.locator(".job-status")).to_have_text("Ready")
+    expect(row.locator(".next-run")).not_to_have_text("")
+    shot(page, "job-queue")
+    run = job.log_entries.get()
+    assert run.status == "success" and BackgroundSession.objects.get(pk=run.session_id).username == "operator"

@@ -385,3 +385,10 @@ def test_the_job_queue_page_shows_nothing_to_a_user_without_a_company():
     api.create_task("No-op", company="CRONUS")
     html = client_for(outsider).get(JOBS).content.decode()
     assert "You may not work in any company." in html and "hidden job" not in html and 'id="task-' not in html
+
+
+def test_django_q2s_own_schedules_are_not_offered_in_the_admin(client):
+    from django.contrib import admin
+    from django_q.models import Schedule
+
+    assert not admin.site.is_registered(Schedule)
