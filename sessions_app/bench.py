@@ -244,8 +244,8 @@ class Benchmark:
     def scheduled(self, cluster: Cluster, n: int = 50, spacing: float = 0.05) -> Round:
         """Tasks due ``spacing`` seconds apart: how long after its ``not_before`` each one starts."""
         from . import clock
+        from .api import create_task
         from .models import ScheduledTask
-        from .tasks import create_task
 
         first = clock.now() + timedelta(seconds=1)
         ids = [

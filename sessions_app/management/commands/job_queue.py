@@ -10,8 +10,8 @@ from sessions_app.exceptions import JobQueueError, SessionStartError, UnknownCom
 from sessions_app.models import JobQueueEntry, JobStatus
 
 from ._base import EXIT_SESSION_FAILED, FAILED_STATUSES, SessionsCommand, bad_input, positive_int
+from ._scheduling import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
 from .start_session import positive_seconds
-from .tasks import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
 
 
 def parse_time(text: str):

@@ -1,8 +1,6 @@
 import argparse
 
-from django.core.management.base import CommandError, CommandParser
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.core.management.base import CommandError
 
 from sessions_app import api
 from sessions_app.companies import get_company
@@ -10,57 +8,8 @@ from sessions_app.exceptions import SessionStartError, TaskNotFound, UnknownComp
 from sessions_app.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
 from ._base import SessionsCommand, bad_input, positive_int
-from .start_session import parse_param, positive_seconds
-
-
-class SubcommandParser(CommandParser):
-    """A sub-command's parser: its errors are bad input (exit 2) from call_command() too."""
-
-    def error(self, message):
-        if self.called_from_command_line:
-            super().error(message)
-        raise bad_input(f"Error: {message}")
-
-
-def parse_when(text: str):
-    """An ISO date-time; a naive one is in the current time zone."""
-    try:
-        value = parse_datetime(text.strip())
-    except ValueError:
-        value = None
-    if value is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])")
-    return value if timezone.is_aware(value) else timezone.make_aware(value)
-
-
-def add_param_argument(parser) -> None:
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        type=parse_param,
-        metavar="KEY=VALUE",
-        help="a parameter record field; repeat for each field",
-    )
-
-
-def collect_params(pairs) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name in params:
-            raise bad_input(f"--param {name} is given twice.")
-        params[name] = value
-    return params
-
-
-def first_line(text: str, width: int = 60) -> str:
-    lines = (text or "").strip().splitlines()
-    line = lines[0] if lines else ""
-    return line if len(line) <= width else line[: width - 3] + "..."
-
-
-def when(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+from ._scheduling import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
+from .start_session import positive_seconds
 
 
 class Command(SessionsCommand):
