@@ -1,5 +1,7 @@
 """Which companies a user may work in: a per-user list, managed in the admin."""
 
+from django.contrib.auth import get_user_model
+
 from .companies import Company, all_companies
 
 
@@ -30,3 +32,10 @@ def visible_company_filter(user) -> dict:
     if len(allowed) == len(all_companies()):
         return {}
     return {"company__in": allowed}
+
+
+def load_user(user_id):
+    """The user with this id, or ``None`` (no id, or the user was deleted since)."""
+    if user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=user_id).first()

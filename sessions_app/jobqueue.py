@@ -11,14 +11,13 @@ the others wait (``waiting``).
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from . import api, clock
-from .access import can_access
+from .access import can_access, load_user
 from .conf import app_settings
 from .exceptions import JobQueueError, SessionStartError
 from .models import BackgroundSession, JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus, Status
@@ -49,15 +48,6 @@ def _check_user(user, company: str, perm: str) -> None:
         )
     if not can_access(user, company):
         raise JobQueueError(f"User {user.get_username()!r} may not work in company {company!r}.", "permission_denied")
-
-
-def _aware(value, name):
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        message = f"{name} must be a datetime, not {value!r}."
-        raise SessionStartError("invalid_params", message, {name: [message]})
-    return value if timezone.is_aware(value) else timezone.make_aware(value)
 
 
 def add_job(
@@ -100,8 +90,8 @@ def add_job(
         params=prepared.record.to_json(),
         timeout=prepared.timeout,
         status=JobStatus.READY if ready else JobStatus.ON_HOLD,
-        earliest_start=_aware(earliest_start, "earliest_start"),
-        expires_at=_aware(expires_at, "expires_at"),
+        earliest_start=clock.aware(earliest_start, "earliest_start"),
+        expires_at=clock.aware(expires_at, "expires_at"),
         starting_time=starting_time,
         ending_time=ending_time,
         minutes_between_runs=minutes_between_runs,
@@ -258,12 +248,6 @@ def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
     return True
 
 
-def _load_user(user_id):
-    if user_id is None:
-        return None
-    return get_user_model().objects.filter(pk=user_id).first()
-
-
 def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> BackgroundSession | None:
     """Start the session of the entry's current run (again after a crash: the key makes it the same one)."""
     try:
@@ -273,7 +257,7 @@ def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> Backg
             params=entry.params,
             timeout=entry.timeout,
             key=f"job-{entry.id}-{entry.run_count}",
-            user=user if user is not None else _load_user(entry.user_id),
+            user=user if user is not None else load_user(entry.user_id),
             debug=debug,
         )
     except SessionStartError as e:

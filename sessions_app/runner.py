@@ -13,13 +13,13 @@ import socket
 import time
 import traceback as traceback_module
 
-from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from . import retry
+from .access import load_user
 from .codeunits import registry
 from .companies import get_company, use_company
 from .conf import app_settings
@@ -81,12 +81,6 @@ def claim(session_id: int) -> BackgroundSession | None:
         time.sleep(0.05)
 
 
-def _load_user(session):
-    if session.user_id is None:
-        return None
-    return get_user_model().objects.filter(pk=session.user_id).first()
-
-
 def execute_claimed(session: BackgroundSession) -> BaseException | None:
     """Run a claimed session's codeunit and record its outcome.
 
@@ -104,7 +98,7 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
         cu = registry.get(session.codeunit_id)
         record = cu.params.from_json(session.params)
         company = get_company(session.company)
-        context = SessionContext(session, company, user=_load_user(session))
+        context = SessionContext(session, company, user=load_user(session.user_id))
     except SessionError as e:
         # A row that names no registered codeunit (or was tampered with) is refused, not run.
         _finish(session, Status.FAILED, error=f"Refused: {e}")

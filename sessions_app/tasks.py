@@ -12,11 +12,10 @@ dispatcher that died between the two steps is repaired by the next one.
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from . import api, clock
-from .access import can_access
+from .access import can_access, load_user
 from .codeunits import registry
 from .conf import app_settings
 from .exceptions import RecordValidationError, SessionStartError, TaskNotFound, UnknownCodeunit
@@ -30,13 +29,6 @@ BATCH = 50
 
 def _tasks():
     return ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
-
-
-def _aware(value, name: str) -> datetime:
-    if not isinstance(value, datetime):
-        message = f"{name} must be a datetime, not {value!r}."
-        raise SessionStartError("invalid_params", message, {name: [message]})
-    return value if timezone.is_aware(value) else timezone.make_aware(value)
 
 
 def create_task(
@@ -76,7 +68,7 @@ def create_task(
                     f"The failure codeunit {failure} does not accept the task's parameters: {e}",
                     errors=e.errors,
                 ) from e
-    when = clock.now() if not_before is None else _aware(not_before, "not_before")
+    when = clock.aware(not_before, "not_before") or clock.now()
     task = ScheduledTask(
         codeunit_id=prepared.codeunit.id,
         codeunit_name=prepared.codeunit.name,
@@ -130,7 +122,7 @@ def set_task_ready(task_id, not_before: datetime | None = None, user=None) -> bo
         return False
     changes = {"status": TaskStatus.READY}
     if not_before is not None:
-        changes["not_before"] = _aware(not_before, "not_before")
+        changes["not_before"] = clock.aware(not_before, "not_before")
     return bool(_tasks().filter(pk=number, status__in=(TaskStatus.NOT_READY, TaskStatus.READY)).update(**changes))
 
 
@@ -157,12 +149,6 @@ def cancel_task(task_id, user=None) -> bool:
         api.request_stop(task.session_id, comment=f"task {number} cancelled{who}")
     logger.info("task=%s cancelled while running", number)
     return True
-
-
-def _load_user(user_id):
-    if user_id is None:
-        return None
-    return get_user_model().objects.filter(pk=user_id).first()
 
 
 # The dispatcher's side.
@@ -194,7 +180,7 @@ def _start_attempt(task: ScheduledTask) -> None:
             params=task.params,
             timeout=task.timeout,
             key=f"task-{task.id}-{task.attempts}",
-            user=_load_user(task.user_id),
+            user=load_user(task.user_id),
             debug=False,
         )
     except SessionStartError as e:
@@ -282,7 +268,7 @@ def _start_failure_codeunit(task: ScheduledTask) -> None:
             params=params,
             timeout=task.timeout,
             key=f"task-{task.id}-failure",
-            user=_load_user(task.user_id),
+            user=load_user(task.user_id),
             debug=False,
         )
     except (SessionStartError, UnknownCodeunit) as e:

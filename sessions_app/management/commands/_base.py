@@ -56,3 +56,52 @@ def isatty(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def parse_param(text: str) -> tuple[str, str]:
+    import argparse
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return name.strip(), value
+
+
+def positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def add_param_argument(parser) -> None:
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=parse_param,
+        metavar="KEY=VALUE",
+        help="a parameter record field; repeat for each field",
+    )
+
+
+def collect_params(pairs) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            raise bad_input(f"--param {name} is given twice.")
+        params[name] = value
+    return params
+
+
+def default_company() -> str | None:
+    """The company a command works in when ``--company`` is not given: the first one."""
+    from sessions_app.companies import all_companies
+
+    companies = all_companies()
+    return companies[0].name if companies else None

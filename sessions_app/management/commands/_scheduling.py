@@ -7,7 +7,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ._base import bad_input
-from .start_session import parse_param
 
 
 class SubcommandParser(CommandParser):
@@ -28,26 +27,6 @@ def parse_when(text: str):
     if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])")
     return value if timezone.is_aware(value) else timezone.make_aware(value)
-
-
-def add_param_argument(parser) -> None:
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        type=parse_param,
-        metavar="KEY=VALUE",
-        help="a parameter record field; repeat for each field",
-    )
-
-
-def collect_params(pairs) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name in params:
-            raise bad_input(f"--param {name} is given twice.")
-        params[name] = value
-    return params
 
 
 def first_line(text: str, width: int = 60) -> str:

@@ -9,9 +9,17 @@ from sessions_app.companies import get_company
 from sessions_app.exceptions import JobQueueError, SessionStartError, UnknownCompany
 from sessions_app.models import JobQueueEntry, JobStatus
 
-from ._base import EXIT_SESSION_FAILED, FAILED_STATUSES, SessionsCommand, bad_input, positive_int
-from ._scheduling import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
-from .start_session import positive_seconds
+from ._base import (
+    EXIT_SESSION_FAILED,
+    FAILED_STATUSES,
+    SessionsCommand,
+    add_param_argument,
+    bad_input,
+    collect_params,
+    positive_int,
+    positive_seconds,
+)
+from ._scheduling import SubcommandParser, first_line, parse_when, when
 
 
 def parse_time(text: str):

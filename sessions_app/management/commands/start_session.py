@@ -7,28 +7,17 @@ from sessions_app import api
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import SessionEvent
 
-from ._base import EXIT_SESSION_FAILED, FAILED_STATUSES, SessionsCommand, bad_input, isatty
-
-
-def parse_param(text: str) -> tuple[str, str]:
-    import argparse
-
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    return name.strip(), value
-
-
-def positive_seconds(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
-    return value
+from ._base import (
+    EXIT_SESSION_FAILED,
+    FAILED_STATUSES,
+    SessionsCommand,
+    add_param_argument,
+    bad_input,
+    collect_params,
+    default_company,
+    isatty,
+    positive_seconds,
+)
 
 
 class Command(SessionsCommand):
@@ -41,14 +30,7 @@ class Command(SessionsCommand):
     def add_arguments(self, parser):
         parser.add_argument("codeunit", help="codeunit id or name")
         parser.add_argument("--company", help="company name (default: the first company)")
-        parser.add_argument(
-            "--param",
-            action="append",
-            default=[],
-            type=parse_param,
-            metavar="KEY=VALUE",
-            help="a parameter record field; repeat for each field",
-        )
+        add_param_argument(parser)
         parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
         parser.add_argument("--on-commit", action="store_true", help="queue only after the caller commits")
         parser.add_argument("--key", help="idempotency key: a used key returns that session")
@@ -57,17 +39,8 @@ class Command(SessionsCommand):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def handle(self, *args, **options):
-        params: dict[str, str] = {}
-        for name, value in options["param"]:
-            if name in params:
-                raise bad_input(f"--param {name} is given twice.")
-            params[name] = value
-        company = options["company"]
-        if company is None:
-            from sessions_app.companies import all_companies
-
-            companies = all_companies()
-            company = companies[0].name if companies else None
+        params = collect_params(options["param"])
+        company = options["company"] or default_company()
         try:
             session = api.start_session(
                 options["codeunit"],

@@ -7,9 +7,16 @@ from sessions_app.companies import get_company
 from sessions_app.exceptions import SessionStartError, TaskNotFound, UnknownCompany
 from sessions_app.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
-from ._base import SessionsCommand, bad_input, positive_int
-from ._scheduling import SubcommandParser, add_param_argument, collect_params, first_line, parse_when, when
-from .start_session import positive_seconds
+from ._base import (
+    SessionsCommand,
+    add_param_argument,
+    bad_input,
+    collect_params,
+    default_company,
+    positive_int,
+    positive_seconds,
+)
+from ._scheduling import SubcommandParser, first_line, parse_when, when
 
 
 class Command(SessionsCommand):
@@ -109,12 +116,7 @@ class Command(SessionsCommand):
 
     def handle_create(self, options):
         params = collect_params(options["param"])
-        company = options["company"]
-        if company is None:
-            from sessions_app.companies import all_companies
-
-            companies = all_companies()
-            company = companies[0].name if companies else None
+        company = options["company"] or default_company()
         try:
             task_id = api.create_task(
                 options["codeunit"],
