@@ -11,6 +11,7 @@ import statistics
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from sessions_app import api, dispatcher
@@ -18,7 +19,7 @@ from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import JobQueueError
 from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
 from tests import clock
-from tests.conftest import wait_until
+from tests.conftest import vendor, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -230,3 +231,18 @@ def test_an_entry_in_process_is_not_started_twice(cluster):
     wait_until(lambda: log_of(job.id).filter(status="success").exists(), timeout=WAIT)
     assert BackgroundSession.objects.filter(key__startswith=f"job-{job.id}-").count() == 1
     assert entry(job.id).earliest_start > clock.now()
+
+
+def test_a_locked_database_is_a_retriable_error_and_the_retry_succeeds(cluster):
+    if vendor() != "sqlite":
+        pytest.skip("a PostgreSQL session waits for a row lock instead of failing")
+    with transaction.atomic(using="company_cronus"):
+        Customer.objects.using("company_cronus").create(no="HOLDER", name="holds the write lock")
+        task_id = api.create_task("Insert Row", company="CRONUS")
+        # The worker waits SQLITE_TIMEOUT (5 s) for the write lock, fails, and the task is rescheduled.
+        wait_until(lambda: task(task_id).status == "ready" and task(task_id).attempts == 1, timeout=WAIT)
+    first = BackgroundSession.objects.get(pk=task(task_id).session_id)
+    assert first.status == "failed" and first.retriable and "database is locked" in first.error
+    clock.travel_to(task(task_id).not_before)
+    t = wait_task(task_id, "succeeded")
+    assert t.attempts == 2 and SessionLog.objects.using("company_cronus").filter(session_id=t.session_id).exists()
