@@ -35,6 +35,27 @@ def seconds_to_next() -> float:
     return max(0.01, min(interval, (min(due) - clock.now()).total_seconds()))
 
 
+def origin(session) -> str:
+    """What scheduled ``session``, read from its key: "scheduled task 5, attempt 2", or ``""``."""
+    from .models import JobQueueEntry, ScheduledTask
+
+    kind, _, rest = (session.key or "").partition("-")
+    number, _, which = rest.partition("-")
+    if not number.isdigit() or len(number) > 18:
+        return ""
+    if kind == "task":
+        task = ScheduledTask.objects.filter(pk=int(number), company=session.company).first()
+        if task is not None:
+            return f"scheduled task {task.id}, " + (
+                "its failure codeunit" if which == "failure" else f"attempt {which}"
+            )
+    if kind == "job":
+        entry = JobQueueEntry.objects.filter(pk=int(number), company=session.company).first()
+        if entry is not None:
+            return f"job queue entry {entry.id} ({entry.description or entry.codeunit_name}), run {which}"
+    return ""
+
+
 class DispatcherThread(threading.Thread):
     def __init__(self):
         super().__init__(name="sessions-dispatcher", daemon=True)

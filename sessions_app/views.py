@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import api
 from .access import can_access, visible_company_filter
 from .codeunits import registry
+from .dispatcher import origin
 from .exceptions import SessionStartError, UnknownCodeunit
 from .forms import StartOptionsForm, record_form
 from .middleware import SESSION_KEY
@@ -99,7 +100,7 @@ def dashboard_table(request):
 @require_GET
 def session_detail(request, session_id: int):
     session = _session_or_404(request, session_id)
-    return render(request, "sessions_app/session.html", _session_context(session))
+    return render(request, "sessions_app/session.html", {**_session_context(session), "origin": origin(session)})
 
 
 @login_required

@@ -392,3 +392,24 @@ def test_django_q2s_own_schedules_are_not_offered_in_the_admin(client):
     from django_q.models import Schedule
 
     assert not admin.site.is_registered(Schedule)
+
+
+def test_a_session_page_names_the_task_or_job_queue_entry_that_started_it(client):
+    from django.contrib.auth.models import User
+
+    from sessions_app import api, dispatcher
+    from sessions_app.models import BackgroundSession
+
+    User.objects.create_superuser("boss", password="pw")
+    client.login(username="boss", password="pw")
+    task_id = api.create_task("No-op", company="CRONUS")
+    job = api.add_job("No-op", company="CRONUS", description="Nightly count")
+    dispatcher.run_once()
+    by_task = BackgroundSession.objects.get(key=f"task-{task_id}-1")
+    by_job = BackgroundSession.objects.get(key=f"job-{job.id}-1")
+    forged = api.start_session("No-op", company="CRONUS", key="task-999999-1")
+    page = client.get(f"/sessions/{by_task.id}/").content.decode()
+    assert f"scheduled task {task_id}, attempt 1" in page
+    page = client.get(f"/sessions/{by_job.id}/").content.decode()
+    assert f"job queue entry {job.id} (Nightly count), run 1" in page
+    assert 'id="session-origin"' not in client.get(f"/sessions/{forged.id}/").content.decode()
