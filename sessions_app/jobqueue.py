@@ -22,6 +22,7 @@ from .conf import app_settings
 from .exceptions import JobQueueError, SessionStartError
 from .models import BackgroundSession, JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus, Status
 from .recurrence import parse_weekdays
+from .tasks import isolated
 from .transactions import write_atomic
 
 logger = logging.getLogger("sessions_app")
@@ -296,8 +297,12 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
         if entry.is_recurring:
             # A run started by hand before its planned slot keeps that slot.
             keep = entry.earliest_start is not None and entry.earliest_start > now
-            following = entry.earliest_start if keep else next_run(entry, now)
-            changes.update(status=JobStatus.READY, earliest_start=following)
+            try:
+                following = entry.earliest_start if keep else next_run(entry, now)
+            except ValueError as e:  # a schedule with no next run left (a cron expression can say so)
+                changes.update(status=JobStatus.ERROR, error_message=f"No next run: {e}")
+            else:
+                changes.update(status=JobStatus.READY, earliest_start=following)
         else:
             changes.update(status=JobStatus.FINISHED)
     else:
@@ -345,9 +350,10 @@ def dispatch(now: datetime) -> list[int]:
     )
     started = []
     for entry in due:
-        if _claim(entry):
-            _start_run(entry)
-            started.append(entry.pk)
+        with isolated(f"job={entry.pk} start"):
+            if _claim(entry):
+                started.append(entry.pk)
+                _start_run(entry)
     return started
 
 
@@ -360,15 +366,16 @@ def settle(now: datetime) -> None:
     by_id = {s.id: s for s in sessions}
     stale = timezone.now() - app_settings.DISPATCH_RECOVER_AFTER
     for entry in running:
-        if entry.session_id is None:
-            if entry.claimed_at and entry.claimed_at < stale:
-                _start_run(entry)
-            continue
-        session = by_id.get(entry.session_id)
-        if session is None:
-            _finish_run(entry, None, error=f"Session {entry.session_id} disappeared.")
-        elif not session.is_active:
-            _finish_run(entry, session)
+        with isolated(f"job={entry.pk} settle"):
+            if entry.session_id is None:
+                if entry.claimed_at and entry.claimed_at < stale:
+                    _start_run(entry)
+                continue
+            session = by_id.get(entry.session_id)
+            if session is None:
+                _finish_run(entry, None, error=f"Session {entry.session_id} disappeared.")
+            elif not session.is_active:
+                _finish_run(entry, session)
 
 
 def next_due() -> datetime | None:

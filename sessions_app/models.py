@@ -463,7 +463,9 @@ class JobQueueEntry(models.Model):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         if self.cron and not cron_is_valid(self.cron):
-            errors.setdefault("cron", []).append(f"{self.cron!r} is not a valid cron expression.")
+            errors.setdefault("cron", []).append(
+                f"{self.cron!r} is not a cron expression that will match: five fields, minute hour day month weekday."
+            )
         if self.cron and (self.weekdays or self.minutes_between_runs):
             errors.setdefault("cron", []).append("Give either a cron expression or weekdays and times, not both.")
         if (self.minutes_between_runs or self.starting_time or self.ending_time) and not (self.weekdays or self.cron):

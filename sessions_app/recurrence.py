@@ -8,7 +8,7 @@ time zone by default).
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from django.utils import timezone
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,7 +43,14 @@ def _weekday(text: str) -> int:
 
 
 def cron_is_valid(expression: str) -> bool:
-    return bool(expression) and croniter.is_valid(expression)
+    """Five fields (minute hour day month weekday) that match at least one moment to come."""
+    if not expression or len(expression.split()) != 5 or not croniter.is_valid(expression):
+        return False
+    try:
+        croniter(expression, timezone.now()).get_next(datetime)
+    except (CroniterError, ValueError):  # e.g. "0 0 31 2 *": 31 February never comes
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ dispatcher that died between the two steps is repaired by the next one.
 """
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -154,20 +155,30 @@ def cancel_task(task_id, user=None) -> bool:
 # The dispatcher's side.
 
 
+@contextmanager
+def isolated(what: str):
+    """Log and skip one row's failure, so that one bad row cannot stop the dispatcher for all the others."""
+    try:
+        yield
+    except Exception:
+        logger.exception("%s failed; the dispatcher goes on with the others", what)
+
+
 def dispatch(now: datetime) -> list[int]:
     """Start every task that is due; return their ids."""
     started = []
     due = _tasks().filter(status=TaskStatus.READY, not_before__lte=now).order_by("not_before", "id")[:BATCH]
     for task in due:
-        attempt = task.attempts + 1
-        if (
-            _tasks()
-            .filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts)
-            .update(status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None)
-        ):
-            task.attempts = attempt
-            _start_attempt(task)
-            started.append(task.id)
+        with isolated(f"task={task.id} start"):
+            attempt = task.attempts + 1
+            if (
+                _tasks()
+                .filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts)
+                .update(status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None)
+            ):
+                task.attempts = attempt
+                started.append(task.id)
+                _start_attempt(task)
     return started
 
 
@@ -205,27 +216,8 @@ def settle(now: datetime) -> None:
     }
     stale = timezone.now() - app_settings.DISPATCH_RECOVER_AFTER
     for task in running:
-        if task.session_id is None:
-            if task.claimed_at and task.claimed_at < stale:
-                _start_attempt(task)
-            continue
-        session = by_id.get(task.session_id)
-        if session is not None and session.is_active:
-            continue
-        if session is not None and session.status == Status.SUCCEEDED:
-            if (
-                _tasks()
-                .filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
-                .update(status=TaskStatus.SUCCEEDED, finished_at=timezone.now())
-            ):
-                logger.info("task=%s succeeded in session %s", task.id, session.id)
-            continue
-        if session is None:
-            _after_failure(task, f"Session {task.session_id} disappeared.", "", "", False)
-            continue
-        retriable = session.retriable or session.status == Status.LOST
-        error = session.error or f"The session ended {session.status}."
-        _after_failure(task, error, session.error_type, session.traceback, retriable)
+        with isolated(f"task={task.id} settle"):
+            _settle_one(task, by_id.get(task.session_id), stale)
     for task in _tasks().filter(
         status=TaskStatus.FAILED,
         failure_codeunit_id__isnull=False,
@@ -233,7 +225,31 @@ def settle(now: datetime) -> None:
         failure_error="",
         finished_at__lt=stale,
     )[:BATCH]:
-        _start_failure_codeunit(task)
+        with isolated(f"task={task.id} failure codeunit"):
+            _start_failure_codeunit(task)
+
+
+def _settle_one(task: ScheduledTask, session: BackgroundSession | None, stale: datetime) -> None:
+    if task.session_id is None:
+        if task.claimed_at and task.claimed_at < stale:
+            _start_attempt(task)
+        return
+    if session is not None and session.is_active:
+        return
+    if session is not None and session.status == Status.SUCCEEDED:
+        if (
+            _tasks()
+            .filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
+            .update(status=TaskStatus.SUCCEEDED, finished_at=timezone.now())
+        ):
+            logger.info("task=%s succeeded in session %s", task.id, session.id)
+        return
+    if session is None:
+        _after_failure(task, f"Session {task.session_id} disappeared.", "", "", False)
+        return
+    retriable = session.retriable or session.status == Status.LOST
+    error = session.error or f"The session ended {session.status}."
+    _after_failure(task, error, session.error_type, session.traceback, retriable)
 
 
 def retry_delay(attempt: int) -> timedelta:

@@ -398,6 +398,8 @@ def test_bad_job_queue_entries_raise_clearly_and_write_nothing():
     cases = [
         dict(codeunit="Nope"),
         dict(codeunit="No-op", cron="every tuesday"),
+        dict(codeunit="No-op", cron="0 0 31 2 *"),  # 31 February never comes
+        dict(codeunit="No-op", cron="* * * * * *"),  # a seconds field: not five fields
         dict(codeunit="No-op", weekdays=["funday"]),
         dict(codeunit="No-op", weekdays=["mon"], starting_time=time(17), ending_time=time(8)),
         dict(codeunit="No-op", minutes_between_runs=30),
@@ -475,3 +477,15 @@ def test_a_user_cancels_or_readies_only_tasks_they_may_change_and_a_cancel_stops
     session = BackgroundSession.objects.get(pk=task(running).session_id)
     assert session.status == "cancelled" and "cancelled by clerk" in session.stop_comment
     assert task(uk_task).status == "not_ready"
+
+
+def test_an_entry_whose_schedule_has_no_next_run_ends_in_error_and_the_others_go_on():
+    bad = api.add_job("No-op", company="CRONUS", cron="0 6 * * 1")
+    good = api.add_job("No-op", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=5)
+    JobQueueEntry.objects.filter(pk=bad.id).update(cron="0 0 31 2 *", earliest_start=None)  # as if stored long ago
+    JobQueueEntry.objects.filter(pk=good.id).update(earliest_start=None)
+    assert sorted(dispatcher.run_once()["jobs"]) == [bad.id, good.id]
+    run_queued()
+    dispatcher.run_once()
+    assert entry(bad.id).status == "error" and entry(bad.id).error_message.startswith("No next run")
+    assert entry(good.id).status == "ready" and entry(good.id).earliest_start > clock.now()

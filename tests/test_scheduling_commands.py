@@ -367,8 +367,8 @@ ADD = ["add", "No-op", "--company", "CRONUS"]
         ([*ADD, "--every", "30"], "needs at least one weekday"),
         ([*ADD, "--weekdays", "mon", "--every", "0"], "'0' must be at least 1"),
         ([*ADD, "--weekdays", "mon", "--every", "99999"], "Between 1 and"),
-        ([*ADD, "--cron", "every tuesday"], "'every tuesday' is not a valid cron expression."),
-        ([*ADD, "--cron", "61 * * * *"], "is not a valid cron expression."),
+        ([*ADD, "--cron", "every tuesday"], "'every tuesday' is not a cron expression that will match"),
+        ([*ADD, "--cron", "61 * * * *"], "is not a cron expression that will match"),
         ([*ADD, "--weekdays", "mon", "--cron", "* * * * *"], "either a cron expression or weekdays"),
         ([*ADD, "--earliest-start", "soon"], "'soon' is not a date and time"),
         ([*ADD, "--expires", "2030-13-01"], "is not a date and time"),
@@ -399,7 +399,7 @@ def test_job_queue_bad_input_exits_2_and_writes_nothing(args, message):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["add", "No-op", "--company", "CRONUS", "--cron", "61 * * * *"], "is not a valid cron expression."),
+        (["add", "No-op", "--company", "CRONUS", "--cron", "61 * * * *"], "is not a cron expression that will match"),
         (["run", "12x"], "Job queue entry '12x' does not exist."),
     ],
 )
