@@ -3,11 +3,12 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sessions_app.api import get_session, request_stop, start_session
@@ -158,3 +159,68 @@ def test_non_utf8_parameter_values_on_the_command_line():
     )
     assert result.returncode == 2 and b"not valid UTF-8" in result.stderr
     assert not BackgroundSession.objects.exists()
+
+
+cron_field = st.one_of(
+    st.sampled_from(["*", "*/5", "0", "59", "60", "1-5", "5-1", "mon", "MON-FRI", "L", "?", "1,2,3", "*/0", "31", "2"]),
+    st.integers(-2, 100).map(str),
+)
+usual_field = st.sampled_from(["*", "*/5", "*/15", "0", "1", "2", "1-5", "3,4"])
+crons = st.one_of(
+    st.lists(usual_field, min_size=5, max_size=5).map(" ".join),  # mostly valid
+    st.lists(usual_field | cron_field, min_size=5, max_size=5).map(" ".join),
+    st.lists(cron_field, min_size=4, max_size=7).map(" ".join),
+    nasty_text,
+)
+weekday_words = st.one_of(
+    st.lists(st.sampled_from(["mon", "sun", "mon-fri", "fri-mon", "Tuesdays", "0", "6"]), max_size=3),
+    st.lists(st.sampled_from(["7", "-1", "", "x", "mon-"]) | nasty_text, max_size=4),
+)
+times = st.none() | st.times()
+
+
+@SETTINGS
+@given(cron=crons)
+def test_cron_expressions_are_refused_or_always_have_a_next_run(cron):
+    from sessions_app import api, clock
+    from sessions_app.jobqueue import next_run
+
+    try:
+        entry = api.add_job("No-op", company="CRONUS", cron=cron)
+    except SessionStartError as e:
+        assert e.reason == "invalid_params" and e.errors
+        event("refused")
+        return
+    event("accepted")
+    if not entry.is_recurring:  # an empty expression: a one-off entry
+        assert entry.cron == "" and entry.earliest_start is None
+    else:
+        assert entry.earliest_start > clock.now() - timedelta(seconds=1)
+        assert next_run(entry, entry.earliest_start) > entry.earliest_start
+    entry.delete()
+
+
+@SETTINGS
+@given(weekdays=weekday_words, start=times, end=times, minutes=st.none() | st.integers(-5, 20000))
+def test_weekday_schedules_are_refused_or_always_have_a_next_run(weekdays, start, end, minutes):
+    from sessions_app import api
+    from sessions_app.jobqueue import next_run
+
+    try:
+        entry = api.add_job(
+            "No-op",
+            company="CRONUS",
+            weekdays=weekdays,
+            starting_time=start,
+            ending_time=end,
+            minutes_between_runs=minutes,
+        )
+    except SessionStartError as e:
+        assert e.reason == "invalid_params" and e.errors
+        event("refused")
+        return
+    event("accepted, recurring" if entry.is_recurring else "accepted, once")
+    if entry.is_recurring:
+        following = next_run(entry, entry.earliest_start)
+        assert following > entry.earliest_start and following.weekday() in entry.weekdays
+    entry.delete()
