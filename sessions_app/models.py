@@ -9,7 +9,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
-from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid
+from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid, describe_weekdays
 
 
 class CompanyModel(models.Model):
@@ -307,10 +307,6 @@ class ScheduledTask(models.Model):
     def __str__(self) -> str:
         return f"Task {self.id} {self.codeunit_name} in {self.company} ({self.status})"
 
-    @property
-    def exists(self) -> bool:
-        return self.status in ACTIVE_TASK_STATUSES
-
     def as_dict(self) -> dict:
         def iso(value):
             return value.isoformat() if value else None
@@ -513,21 +509,6 @@ class JobQueueEntry(models.Model):
             "last_finished_at": iso(self.last_finished_at),
             "error_message": self.error_message,
         }
-
-
-def describe_weekdays(days) -> str:
-    """``every day``, ``mon-fri``, ``mon,wed,sat-sun``: runs of three or more days as ranges."""
-    if len(days) == 7:
-        return "every day"
-    parts, run = [], []
-    for day in [*sorted(days), None]:
-        if run and (day is None or day != run[-1] + 1):
-            names = [WEEKDAY_NAMES[d] for d in run]
-            parts.append(f"{names[0]}-{names[-1]}" if len(run) >= 3 else ",".join(names))
-            run = []
-        if day is not None:
-            run.append(day)
-    return ",".join(parts)
 
 
 class JobLogStatus(models.TextChoices):

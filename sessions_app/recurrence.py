@@ -42,6 +42,21 @@ def _weekday(text: str) -> int:
     raise ValueError(f"{text!r} is not a weekday (mon..sun, monday..sunday or 0..6).")
 
 
+def describe_weekdays(days) -> str:
+    """``every day``, ``mon-fri``, ``mon,wed,sat-sun``: runs of three or more days as ranges."""
+    if len(days) == 7:
+        return "every day"
+    parts, run = [], []
+    for day in [*sorted(days), None]:
+        if run and (day is None or day != run[-1] + 1):
+            names = [WEEKDAY_NAMES[d] for d in run]
+            parts.append(f"{names[0]}-{names[-1]}" if len(run) >= 3 else ",".join(names))
+            run = []
+        if day is not None:
+            run.append(day)
+    return ",".join(parts)
+
+
 def cron_is_valid(expression: str) -> bool:
     """Five fields (minute hour day month weekday) that match at least one moment to come."""
     if not expression or len(expression.split()) != 5 or not croniter.is_valid(expression):

@@ -155,31 +155,21 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         tb = obj.error_traceback
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", tb) if tb else ""
 
+    def _each(self, request, queryset, change, done: str, not_done: str):
+        """Apply ``change(task_id, user=...)`` to each task and say, per task, whether it took."""
+        for task in queryset:
+            if change(task.id, user=request.user):
+                self.message_user(request, f"Task {task.id} {done}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Task {task.id} {not_done}.", messages.WARNING)
+
     @admin.action(permissions=["change"], description="Cancel selected tasks")
     def cancel(self, request, queryset):
-        for task in queryset:
-            try:
-                done = api.cancel_task(task.id, user=request.user)
-            except SessionError as e:
-                self.message_user(request, f"Task {task.id}: {e}", messages.ERROR)
-                continue
-            if done:
-                self.message_user(request, f"Task {task.id} cancelled.", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Task {task.id} has finished already.", messages.WARNING)
+        self._each(request, queryset, api.cancel_task, "cancelled", "has finished already")
 
     @admin.action(permissions=["change"], description="Set selected tasks ready")
     def set_ready(self, request, queryset):
-        for task in queryset:
-            try:
-                done = api.set_task_ready(task.id, user=request.user)
-            except SessionError as e:
-                self.message_user(request, f"Task {task.id}: {e}", messages.ERROR)
-                continue
-            if done:
-                self.message_user(request, f"Task {task.id} is ready.", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Task {task.id} has started or finished already.", messages.WARNING)
+        self._each(request, queryset, api.set_task_ready, "is ready", "has started or finished already")
 
 
 # Job queue entries.

@@ -66,7 +66,7 @@ def test_weekday_names_ranges_and_numbers_parse_and_bad_ones_are_refused():
     with pytest.raises(ValueError, match="'7' is not a weekday"):
         parse_weekdays(["7"])
     assert parse_weekdays(["Mondays", "friday"]) == frozenset({0, 4})
-    from sessions_app.models import describe_weekdays
+    from sessions_app.recurrence import describe_weekdays
 
     assert describe_weekdays(parse_weekdays(["mon-fri"])) == "mon-fri"
     assert describe_weekdays({0, 2, 4, 5, 6}) == "mon,wed,fri-sun"
