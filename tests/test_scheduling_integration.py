@@ -184,25 +184,31 @@ def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend
         assert session.status == "succeeded" and run.finished_at == session.finished_at
 
 
-def _intervals(entry_ids):
-    runs = []
-    for entry_id in entry_ids:
-        [run] = log_of(entry_id)
-        session = BackgroundSession.objects.get(pk=run.session_id)
-        runs.append((session.started_at, session.finished_at))
-    return sorted(runs)
-
-
 def test_a_category_runs_its_entries_one_at_a_time(cluster):
-    serial = [api.add_job("Sleep", company="CRONUS", params={"seconds": 1.5}, category="SERIAL") for _ in range(2)]
-    free = [api.add_job("Sleep", company="CRONUS", params={"seconds": 1.5}) for _ in range(2)]
-    wait_until(lambda: JobQueueEntry.objects.filter(status="waiting").exists(), timeout=WAIT)
-    for job in serial + free:
-        wait_until(lambda job=job: entry(job.id).status == "finished", timeout=WAIT)
-    (a_start, a_end), (b_start, b_end) = _intervals(e.id for e in serial)
-    assert b_start >= a_end  # one after the other
-    (c_start, c_end), (d_start, d_end) = _intervals(e.id for e in free)
-    assert d_start < c_end  # without a category, the two workers ran them side by side
+    # The first entry of the category holds until it is stopped: the second must wait for it, however slow the machine.
+    holder = api.add_job("Cooperative Loop", company="CRONUS", params={"seconds": 600}, category="SERIAL")
+    wait_until(lambda: entry(holder.id).status == "in_process" and entry(holder.id).session_id, timeout=WAIT)
+    follower = api.add_job("No-op", company="CRONUS", category="SERIAL")
+    wait_until(lambda: entry(follower.id).status == "waiting", timeout=WAIT, message="the follower to wait")
+    dispatcher_has_looked("CRONUS UK")
+    assert not log_of(follower.id).exists() and entry(follower.id).status == "waiting"
+    assert api.stop_session(entry(holder.id).session_id)
+    wait_until(lambda: log_of(follower.id).filter(status="success").exists(), timeout=WAIT)
+    [held] = log_of(holder.id)
+    [followed] = log_of(follower.id)
+    assert held.status == "error" and followed.started_at >= held.finished_at
+
+
+def test_entries_without_a_category_start_while_another_runs(cluster):
+    # The first entry holds until it is stopped; the dispatcher must start the second beside it all the same.
+    first = api.add_job("Cooperative Loop", company="CRONUS UK", params={"seconds": 600})
+    wait_until(lambda: entry(first.id).status == "in_process" and entry(first.id).session_id, timeout=WAIT)
+    second = api.add_job("No-op", company="CRONUS UK")
+    wait_until(lambda: log_of(second.id).exists(), timeout=WAIT, message="the second entry to start")
+    [running] = log_of(first.id)
+    assert running.status == "in_process"  # it loops until stopped: the second started beside it
+    assert entry(second.id).status != "waiting"
+    api.stop_session(entry(first.id).session_id)
 
 
 def test_max_attempts_ends_in_error_with_a_log_entry_per_run(cluster):
