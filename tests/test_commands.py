@@ -199,3 +199,72 @@ def test_wait_on_a_terminal_shows_a_progress_bar_and_the_log(cluster):
     text = output.decode(errors="replace")
     assert "%|" in text and "20/20" in text  # tqdm's bar, filled
     assert "step 1" in text and "succeeded in" in text
+
+
+HUGE = "99999999999999999999"  # beyond SQLite's 64-bit integers and timedelta's limits
+JOB = ["job_queue", "add", "No-op", "--company", "CRONUS"]
+AT_MOST_INT = "must be at least 1 and at most 9223372036854775807"
+AT_MOST_SECONDS = "must be a positive number of seconds, at most 86399999913600"
+
+
+def scheduling_rows():
+    from sessions_app.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
+
+    models = (BackgroundSession, ScheduledTask, JobQueueEntry, JobQueueLogEntry)
+    return [sorted(model.objects.values_list("id", flat=True)) for model in models]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sessions", "--limit", HUGE], f"'{HUGE}' {AT_MOST_INT}"),
+        (["sessions", "--limit", "9223372036854775808"], f"'9223372036854775808' {AT_MOST_INT}"),
+        (["sessions", "--limit", "9" * 5000], f"'{'9' * 20}...{'9' * 10}' {AT_MOST_INT}"),  # past int()'s digits
+        (["prune_sessions", "--older-than", "1000000"], "'1000000' must be at least 1 and at most 36500"),
+        (["prune_sessions", "--older-than", HUGE], f"'{HUGE}' must be at least 1 and at most 36500"),
+        (
+            ["start_session", "No-op", "--company", "CRONUS", "--timeout", "99999999999999999999999"],
+            f"'99999999999999999999999' {AT_MOST_SECONDS}",
+        ),
+        (["start_session", "No-op", "--timeout", "1e309"], f"'1e309' {AT_MOST_SECONDS}"),
+        (["start_session", "No-op", "--timeout", "nan"], f"'nan' {AT_MOST_SECONDS}"),
+        # Within timedelta's range, beyond SESSIONS_MAX_TIMEOUT: the API's message.
+        (["start_session", "No-op", "--timeout", "86399999913600"], "must be between 1 second and 1 day"),
+        (["tasks", "list", "--limit", HUGE], f"'{HUGE}' {AT_MOST_INT}"),
+        (["tasks", "create", "No-op", "--timeout", "1e300"], f"'1e300' {AT_MOST_SECONDS}"),
+        (["tasks", "cancel", HUGE], f"Scheduled task '{HUGE}' does not exist."),
+        (["tasks", "ready", HUGE], f"Scheduled task '{HUGE}' does not exist."),
+        ([*JOB, "--weekdays", "mon", "--every", HUGE], f"'{HUGE}' {AT_MOST_INT}"),
+        ([*JOB, "--weekdays", "mon", "--every", "9223372036854775807"], "Between 1 and 10080 minutes."),
+        ([*JOB, "--max-attempts", HUGE], f"'{HUGE}' must be at most 32767"),
+        ([*JOB, "--rerun-delay", HUGE], f"'{HUGE}' must be at least 0 and at most 2147483647"),
+        ([*JOB, "--rerun-delay", "-1"], "'-1' must be at least 0 and at most 2147483647"),
+        ([*JOB, "--timeout", "1e20"], f"'1e20' {AT_MOST_SECONDS}"),
+        (["job_queue", "ready", HUGE], f"Job queue entry '{HUGE}' does not exist."),
+        (["job_queue", "hold", HUGE], f"Job queue entry '{HUGE}' does not exist."),
+        (["job_queue", "restart", HUGE], f"Job queue entry '{HUGE}' does not exist."),
+        (["job_queue", "run", HUGE], f"Job queue entry '{HUGE}' does not exist."),
+    ],
+)
+def test_absurd_numbers_exit_2_with_a_one_line_message_and_write_nothing(args, message):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions_app import api
+
+    long_ago = timezone.now() - timedelta(days=400)
+    BackgroundSession.objects.create(
+        codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status="succeeded", finished_at=long_ago
+    )
+    api.create_task("No-op", company="CRONUS", ready=False)
+    api.add_job("No-op", company="CRONUS", ready=False)
+    before = scheduling_rows()
+    result = manage(*args)
+    assert result.returncode == 2, result.stderr
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr and "OverflowError" not in stderr and "DatabaseError" not in stderr
+    assert message in stderr.strip().splitlines()[-1]  # the value and the allowed range, on one line
+    assert result.stdout == b""
+    assert scheduling_rows() == before  # nothing started, created or pruned
+    assert queued_tasks() == 0

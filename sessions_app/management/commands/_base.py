@@ -15,16 +15,41 @@ def bad_input(message: str) -> CommandError:
     return CommandError(message, returncode=EXIT_BAD_INPUT)
 
 
-def positive_int(text: str) -> int:
-    import argparse
+# Bounds of numeric arguments, so that absurd values are bad input (exit 2), never an OverflowError.
+MAX_INT = 2**63 - 1  # ids and limits: SQLite's (and PostgreSQL's bigint) largest integer
+MAX_DAYS = 36500  # --older-than: now minus a hundred years is still a date
+MAX_SECONDS = 999_999_999 * 86400  # timedelta's largest whole number of days, in seconds
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+
+def _shown(text: str) -> str:
+    """The argument as an error message quotes it: a runaway number is cut short to keep the message one line."""
+    return repr(text if len(text) <= 40 else text[:20] + "..." + text[-10:])
+
+
+def int_between(low: int | None, high: int):
+    """An argparse type: a whole number from ``low`` (None: no lower bound here) to ``high``."""
+
+    def parse(text: str) -> int:
+        import argparse
+
+        try:
+            value = int(text)
+        except ValueError:
+            digits = text.strip().removeprefix("-").removeprefix("+")
+            if digits.isdecimal():  # more digits than int() converts
+                value = None
+            else:
+                raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number") from None
+        if value is None or (low is not None and value < low) or value > high:
+            bounds = f"at most {high}" if low is None else f"at least {low} and at most {high}"
+            raise argparse.ArgumentTypeError(f"{_shown(text)} must be {bounds}")
+        return value
+
+    return parse
+
+
+positive_int = int_between(1, MAX_INT)
+positive_days = int_between(1, MAX_DAYS)
 
 
 class SessionsCommand(BaseCommand):
@@ -73,9 +98,9 @@ def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds") from None
+    if not 0 < value <= MAX_SECONDS:  # NaN and infinity too
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be a positive number of seconds, at most {MAX_SECONDS}")
     return value
 
 

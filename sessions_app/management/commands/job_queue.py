@@ -16,6 +16,7 @@ from ._base import (
     add_param_argument,
     bad_input,
     collect_params,
+    int_between,
     positive_int,
     positive_seconds,
 )
@@ -27,13 +28,6 @@ def parse_time(text: str):
         return datetime.strptime(text.strip(), "%H:%M").time()
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
-
-
-def whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 class Command(SessionsCommand):
@@ -62,8 +56,9 @@ class Command(SessionsCommand):
         add.add_argument("--end", type=parse_time, metavar="HH:MM", help="ending time (with --weekdays)")
         add.add_argument("--every", type=positive_int, metavar="MINUTES", help="minutes between runs (default: daily)")
         add.add_argument("--cron", default="", metavar="EXPR", help="a cron expression instead of weekdays and times")
-        add.add_argument("--max-attempts", type=whole_number, default=3, metavar="N")
-        add.add_argument("--rerun-delay", type=whole_number, default=60, metavar="SECONDS")
+        # The fields' ranges on every database (a small and a 32-bit positive integer); the entry checks the rest.
+        add.add_argument("--max-attempts", type=int_between(None, 2**15 - 1), default=3, metavar="N")
+        add.add_argument("--rerun-delay", type=int_between(0, 2**31 - 1), default=60, metavar="SECONDS")
         add.add_argument("--category", default="", metavar="CODE", help="entries of a category run one at a time")
         add.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
         add.add_argument("--user", metavar="USERNAME", help="its sessions run as this user")

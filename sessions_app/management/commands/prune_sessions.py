@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from sessions_app.maintenance import prune, prune_schedule
 
-from ._base import SessionsCommand, positive_int
+from ._base import SessionsCommand, positive_days
 
 
 class Command(SessionsCommand):
@@ -12,7 +12,7 @@ class Command(SessionsCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=positive_int, required=True, metavar="DAYS")
+        parser.add_argument("--older-than", type=positive_days, required=True, metavar="DAYS")
 
     def handle(self, *args, **options):
         deleted = prune(timedelta(days=options["older_than"]))
