@@ -9,6 +9,7 @@ commit (or, with ``on_commit=True``, only after the caller's own commit).
 
 import contextlib
 import logging
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from . import limits, queue, runner
+from . import fence, limits, queue, runner
 from .access import can_access
 from .codeunits import Codeunit, registry
-from .companies import Company, current_company, get_company
+from .companies import Company, company_aliases, current_company, get_company
 from .conf import app_settings
 from .context import running_session
 from .exceptions import (
@@ -141,6 +142,7 @@ def start_session(
     user=None,
     debug: bool | None = None,
     rerun_of: int | None = None,
+    origin: str | None = None,
 ) -> BackgroundSession:
     """Start ``codeunit`` in a background session and return its registry row.
 
@@ -150,12 +152,15 @@ def start_session(
     ``on_commit=True`` the session is queued only once the caller's open
     transactions commit, and cancelled if they roll back. A ``key`` that was
     used before returns that session instead of starting another. ``debug``
-    runs it inline now (default: ``SESSIONS_DEBUG``).
+    runs it inline now (default: ``SESSIONS_DEBUG``). ``origin`` is the
+    idempotency key of code that schedules sessions (``"task:5:2"``): it lives
+    apart from callers' keys, so no ``key`` can ever meet it.
 
     Raise ``SessionStartError`` (``.reason``) when it cannot start; nothing is
     written or enqueued then.
     """
     prepared = _prepare(codeunit, company, params, timeout, user)
+    _refuse_inside_registry_transaction()
     if key is not None:
         if not isinstance(key, str) or not 0 < len(key) <= 200:
             raise SessionStartError(
@@ -164,16 +169,20 @@ def start_session(
         existing = _find_key(key)
         if existing is not None:
             return existing
+    if origin is not None:
+        existing = _find_key(origin, field="origin")
+        if existing is not None:
+            return existing
     if debug is None:
         debug = app_settings.DEBUG
     if debug:
-        session, _ = _run_inline(prepared, key=key)
+        session, _ = _run_inline(prepared, key=key, origin=origin)
         return session
 
     waiting_on = _open_caller_transactions() if on_commit else []
     status = Status.PENDING if waiting_on else Status.QUEUED
     session = _new_session(prepared, mode=Mode.BACKGROUND, status=status, key=key)
-    session.rerun_of = rerun_of
+    session.rerun_of, session.origin, session.awaits = rerun_of, origin, waiting_on
     try:
         if status == Status.QUEUED:
             _create_and_enqueue(session)
@@ -181,9 +190,9 @@ def start_session(
             with limits.start_lock(app_settings.REGISTRY_ALIAS):
                 limits.check(session.company)
                 _create(session, SessionEvent.Kind.CREATED, f"waiting for commit on {', '.join(waiting_on)}")
-            _enqueue_after_commit(session.id, waiting_on)
+            _enqueue_after_commit(session, waiting_on)
     except IntegrityError:
-        existing = _find_key(key) if key else None
+        existing = (_find_key(key) if key else None) or (_find_key(origin, field="origin") if origin else None)
         if existing is None:
             raise
         return existing
@@ -202,11 +211,24 @@ def try_start_session(codeunit, **kwargs) -> BackgroundSession | None:
         return None
 
 
-def _find_key(key: str) -> BackgroundSession | None:
+def _find_key(key: str, field: str = "key") -> BackgroundSession | None:
     try:
-        return _registry().filter(key=key).first()
+        return _registry().filter(**{field: key}).first()
     except DatabaseError as e:
         raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
+
+
+def _refuse_inside_registry_transaction() -> None:
+    """A session row written inside the caller's registry transaction would not be committed at once: refuse."""
+    blocks = connections[app_settings.REGISTRY_ALIAS].atomic_blocks
+    # Django's TestCase wraps each test in atomic blocks it marks; those stand for autocommit.
+    if any(not getattr(block, "_from_testcase", False) for block in blocks):
+        raise SessionStartError(
+            "unavailable",
+            f"Cannot start a session inside a transaction on the registry alias {app_settings.REGISTRY_ALIAS!r}: "
+            "its row would wait for your commit. Start it after the block, or with on_commit=True from a "
+            "transaction on another alias.",
+        )
 
 
 def _create(session: BackgroundSession, kind: str, message: str = "") -> None:
@@ -257,17 +279,19 @@ def _open_caller_transactions() -> list[str]:
 class _CommitWatch:
     """Queue a pending session when every watched transaction has committed.
 
-    Django has no rollback hook, but it drops the on-commit callbacks of a
-    transaction that rolls back. Each callback holds this object; when the
-    last one is gone and not every alias committed, the caller rolled back,
-    and the finalizer cancels the session.
+    The fast path is Django's on-commit callbacks. They are not the proof:
+    Django drops them on a rollback, and also when another of the caller's
+    callbacks raises. The proof is the ``start`` fence row written in each of
+    the caller's transactions: when the callbacks are gone without having
+    queued the session, ``resolve_pending`` reads the fence in a thread of
+    its own and queues or cancels the session by what was committed.
     """
 
     def __init__(self, session_id: int, aliases: list[str]):
         self.session_id = session_id
         self.waiting = set(aliases)
         self.done = [False]
-        weakref.finalize(self, _cancel_unless_done, session_id, self.done)
+        weakref.finalize(self, _resolve_unless_done, session_id, self.done)
 
     def committed(self, alias: str) -> None:
         self.waiting.discard(alias)
@@ -276,50 +300,103 @@ class _CommitWatch:
             _queue_pending(self.session_id)
 
 
-def _enqueue_after_commit(session_id: int, aliases: list[str]) -> None:
-    watch = _CommitWatch(session_id, aliases)
+def fenceable(alias: str) -> bool:
+    """Can ``alias`` hold the fence rows that prove a caller's commit (``default`` and every company)?"""
+    return alias == "default" or alias in company_aliases()
+
+
+def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> None:
+    try:
+        for alias in aliases:
+            if fenceable(alias):  # in the caller's transaction: committed exactly when it is
+                fence.commit(alias, session.uuid, fence.START)
+    except DatabaseError as e:
+        _registry().filter(pk=session.pk).delete()
+        raise SessionStartError("unavailable", f"Could not record the session in the caller's transaction: {e}") from e
+    watch = _CommitWatch(session.id, aliases)
     for alias in aliases:
         transaction.on_commit(lambda alias=alias, watch=watch: watch.committed(alias), using=alias)
 
 
-def _queue_pending(session_id: int) -> None:
+def _queue_pending(session_id: int, message: str = "caller committed") -> bool:
+    """Queue a pending session; False if it was no longer pending."""
     session = _registry().get(pk=session_id)
-    if _registry().filter(pk=session_id, status=Status.PENDING).update(status=Status.QUEUED):
-        session.status = Status.QUEUED
-        try:
-            with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-                session.task_id = queue.new_task_id()
-                _registry().filter(pk=session_id).update(task_id=session.task_id, queued_at=timezone.now())
-                SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-                    session_id=session_id, kind=SessionEvent.Kind.QUEUED, message="caller committed"
-                )
-                queue.push(queue.build_package(session))
-        except Exception as e:
-            logger.exception("session=%s could not be queued after commit", session_id)
-            _registry().filter(pk=session_id).update(
-                status=Status.FAILED, finished_at=timezone.now(), error=f"Could not be queued: {e}"
-            )
-
-
-def _cancel_unless_done(session_id: int, done: list) -> None:
-    if done[0]:
-        return
+    if not _registry().filter(pk=session_id, status=Status.PENDING).update(status=Status.QUEUED):
+        return False
+    session.status = Status.QUEUED
     try:
-        if (
-            _registry()
-            .filter(pk=session_id, status=Status.PENDING)
-            .update(status=Status.CANCELLED, finished_at=timezone.now())
-        ):
+        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+            session.task_id = queue.new_task_id()
+            _registry().filter(pk=session_id).update(task_id=session.task_id, queued_at=timezone.now())
             SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-                session_id=session_id, kind=SessionEvent.Kind.CANCELLED, message="caller rolled back"
+                session_id=session_id, kind=SessionEvent.Kind.QUEUED, message=message
             )
-            logger.info("session=%s cancelled: the caller rolled back", session_id)
+            queue.push(queue.build_package(session))
+    except Exception as e:
+        logger.exception("session=%s could not be queued after commit", session_id)
+        _registry().filter(pk=session_id).update(
+            status=Status.FAILED, finished_at=timezone.now(), error=f"Could not be queued: {e}"
+        )
+    return True
+
+
+def resolve_pending(session_id: int) -> str | None:
+    """Queue or cancel a pending session by what its caller committed; return the new status, or ``None``.
+
+    ``None`` while one of the caller's transactions is still open, or when an
+    alias it waits on cannot hold a fence row (then only its on-commit
+    callback, or ``SESSIONS_PENDING_MAX_AGE``, decides).
+    """
+    session = _registry().filter(pk=session_id, status=Status.PENDING).first()
+    if session is None:
+        return None
+    aliases = list(session.awaits or [])
+    if not aliases or not all(fenceable(alias) for alias in aliases):
+        return None
+    for alias in aliases:
+        verdict = fence.void(alias, session.uuid, fence.START)
+        if verdict.outcome == fence.BUSY:
+            return None
+        if verdict.outcome == fence.VOID:
+            if _registry().cancel_pending(session_id, f"the caller rolled back on {alias}"):
+                logger.info("session=%s cancelled: the caller rolled back on %s", session_id, alias)
+                return Status.CANCELLED
+            return None
+    if _queue_pending(session_id, "caller committed (read from the fence)"):
+        return Status.QUEUED
+    return None
+
+
+def _resolve_unless_done(session_id: int, done: list) -> None:
+    # Called when the caller's on-commit callbacks are gone: at its rollback, or
+    # when another callback raised. Read the fence on connections of our own.
+    if not done[0]:
+        threading.Thread(target=_resolve_in_thread, args=(session_id,), name="sessions-resolve", daemon=True).start()
+
+
+RESOLVE_FOR = 30.0  # seconds a resolving thread waits for the caller's outer transaction, then leaves it to the cluster
+
+
+def _resolve_in_thread(session_id: int) -> None:
+    # A savepoint rolled back inside a transaction that is still open: wait for that transaction to end.
+    deadline = time.monotonic() + RESOLVE_FOR
+    try:
+        while resolve_pending(session_id) is None and time.monotonic() < deadline:
+            if not _registry().filter(pk=session_id, status=Status.PENDING).exists():
+                return
+            time.sleep(0.2)
     except Exception:
-        logger.exception("session=%s: could not record the caller's rollback", session_id)
+        logger.exception("session=%s: could not resolve its caller's commit; the cluster will", session_id)
+    finally:
+        connections.close_all()
 
 
-def _run_inline(p: _Prepared, *, key: str | None = None) -> tuple[BackgroundSession, BaseException | None]:
+def _run_inline(
+    p: _Prepared, *, key: str | None = None, origin: str | None = None
+) -> tuple[BackgroundSession, BaseException | None]:
+    _refuse_inside_registry_transaction()
     session = _new_session(p, mode=Mode.INLINE, status=Status.QUEUED, key=key)
+    session.origin = origin
     _create(session, SessionEvent.Kind.CREATED, "inline (debug)")
     claimed = runner.claim(session.id)
     if claimed is None:  # pragma: no cover - the row was just written by us

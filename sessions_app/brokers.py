@@ -5,6 +5,10 @@ its ORM and Redis brokers screen each package as it is taken from the queue:
 a package whose signature does not verify, or that names a function not in
 ``SESSIONS_ALLOWED_TASKS``, never reaches a worker; it is dropped and recorded
 as a ``RefusedTask`` row. Payloads are verified before they are unpickled.
+
+They also note which cluster took which sessions (one update per batch) and
+beat for the cluster, so the cluster's check queues again only the sessions
+of a cluster that died, never those merely waiting in a long queue.
 """
 
 import logging
@@ -19,22 +23,28 @@ logger = logging.getLogger("sessions_app")
 
 def refusal(payload) -> tuple[str, str] | None:
     """Return ``(reason, function)`` if ``payload`` must not run, else ``None``."""
+    return screen(payload)[1]
+
+
+def screen(payload) -> tuple[int | None, tuple[str, str] | None]:
+    """Return ``(session id or None, refusal or None)`` for a queued package."""
     from django_q.signing import SignedPackage
     from django_q.utils import get_func_repr
 
     try:
         task = SignedPackage.loads(payload)
     except Exception as e:  # a bad signature is refused before anything is unpickled
-        return f"the package does not verify: {type(e).__name__}", ""
+        return None, (f"the package does not verify: {type(e).__name__}", "")
     func = task.get("func") if isinstance(task, dict) else None
     name = func if isinstance(func, str) else get_func_repr(func) if callable(func) else repr(func)
     if name not in app_settings.ALLOWED_TASKS:
-        return f"function {name!r} is not allowed (SESSIONS_ALLOWED_TASKS)", name
+        return None, (f"function {name!r} is not allowed (SESSIONS_ALLOWED_TASKS)", name)
     if name == "sessions_app.runner.execute":
         args = task.get("args")
         if not (isinstance(args, tuple) and len(args) == 1 and type(args[0]) is int and not task.get("kwargs")):
-            return "a session task must carry exactly one session id", name
-    return None
+            return None, ("a session task must carry exactly one session id", name)
+        return args[0], None
+    return None, None
 
 
 def _record(reason: str, func: str, broker: str) -> None:
@@ -53,18 +63,26 @@ class _Screening:
     label = ""
 
     def dequeue(self):
+        from . import queue
+
         tasks = super().dequeue()
         if not tasks:
+            queue.cluster_beat()
             return tasks
         allowed = []
+        sessions = []
         for ack_id, payload in tasks:
-            refused = refusal(payload)
+            session_id, refused = screen(payload)
             if refused is None:
                 allowed.append((ack_id, payload))
+                if session_id is not None:
+                    sessions.append(session_id)
                 continue
             _record(*refused, broker=self.label)
             if ack_id is not None:
                 self.delete(ack_id)
+        # Which cluster holds which sessions: only a dead cluster's are ever queued again.
+        queue.note_fetched(sessions)
         return allowed
 
 

@@ -77,6 +77,10 @@ def is_company_scoped(model) -> bool:
     return bool(getattr(model, "company_scoped", False))
 
 
+def is_fence(model) -> bool:
+    return bool(getattr(model, "fence_model", False))
+
+
 class CompanyRouter:
     """Route company-scoped models to the current company, the registry to its alias.
 
@@ -92,7 +96,10 @@ class CompanyRouter:
             return app_settings.REGISTRY_ALIAS
         return "default"
 
-    def _route(self, model, **hints) -> str:
+    def _route(self, model, **hints) -> str | None:
+        if is_fence(model):
+            instance = hints.get("instance")
+            return instance._state.db if instance is not None else None  # always used with an explicit alias
         if is_company_scoped(model):
             instance = hints.get("instance")
             if instance is not None and instance._state.db in company_aliases():
@@ -121,6 +128,9 @@ class CompanyRouter:
                 model = apps.get_model(app_label, model_name)
             except LookupError:
                 model = hints.get("model")
+        if model is not None and is_fence(model):
+            # Beside the data it fences: every company database, and default for callers' transactions there.
+            return db in company_aliases() or db == "default"
         if db in company_aliases():
             return model is not None and is_company_scoped(model)
         if model is not None and is_company_scoped(model):

@@ -106,8 +106,13 @@ class AppSettings:
 
     @property
     def STOP_GRACE(self) -> float:
-        """Extra seconds django-q2 allows past a session's timeout before killing its worker."""
-        return float(self._get("STOP_GRACE", 30.0))
+        """Seconds a stopped or timed-out codeunit has to return before its worker process is ended."""
+        return float(self._get("STOP_GRACE", 0.5))
+
+    @property
+    def RESULT_MAX_BYTES(self) -> int:
+        """The largest result (as JSON) a session may return; a larger one fails the session."""
+        return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
 
     @property
     def CLOCK(self) -> str:

@@ -8,6 +8,7 @@ from contextvars import ContextVar
 
 from django.utils import timezone
 
+from . import storable
 from .conf import app_settings
 from .exceptions import SessionStopped
 from .models import BackgroundSession, SessionEvent
@@ -75,7 +76,7 @@ class SessionContext:
         if not final and now - self._last_progress < PROGRESS_INTERVAL:
             return
         self._last_progress = now
-        message = str(message)[:200]
+        message = storable.text(message, 200)
         BackgroundSession.objects.filter(pk=self.id).update(
             progress_done=done, progress_total=total, progress_message=message
         )
@@ -92,7 +93,7 @@ class SessionContext:
         if self._log_count > app_settings.LOG_LINES_MAX:
             return
         logger.debug("session=%s log %s", self.id, message)
-        self._add_event(SessionEvent.Kind.LOG, str(message))
+        self._add_event(SessionEvent.Kind.LOG, storable.text(message, storable.LOG_LINE_MAX_CHARS))
         self._flush_if_due(time.monotonic())
 
     def check_stop(self) -> None:

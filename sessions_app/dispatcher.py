@@ -36,11 +36,11 @@ def seconds_to_next() -> float:
 
 
 def origin(session) -> str:
-    """What scheduled ``session``, read from its key: "scheduled task 5, attempt 2", or ``""``."""
+    """What scheduled ``session``, read from its origin: "scheduled task 5, attempt 2", or ``""``."""
     from .models import JobQueueEntry, ScheduledTask
 
-    kind, _, rest = (session.key or "").partition("-")
-    number, _, which = rest.partition("-")
+    kind, _, rest = (session.origin or "").partition(":")
+    number, _, which = rest.partition(":")
     if not number.isdigit() or len(number) > 18:
         return ""
     if kind == "task":

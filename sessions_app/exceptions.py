@@ -96,16 +96,16 @@ class SessionStopped(SessionError):
         super().__init__(f"Session {session_id} {what}.")
 
 
-class SessionInterrupted(BaseException):
-    """Raised in a running codeunit by its watcher to end it at once (stop or timeout).
+class ResultRefused(SessionError):
+    """A codeunit's result cannot be stored (not strict JSON, a NUL character, too large): its work rolls back."""
 
-    A ``BaseException``, like ``KeyboardInterrupt``, so that a codeunit's
-    ``except Exception`` cannot swallow it. Not for codeunits to raise.
-    """
 
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__("stop requested" if reason == "stopped" else "timeout reached")
+class SessionFenced(SessionError):
+    """The session was declared lost or stopped from outside before it could commit; its work rolled back."""
+
+    def __init__(self, session_id: int):
+        self.session_id = session_id
+        super().__init__(f"Session {session_id} was settled from outside before it could commit; rolled back.")
 
 
 class RetriableError(SessionError):

@@ -257,7 +257,7 @@ def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> Backg
             company=entry.company,
             params=entry.params,
             timeout=entry.timeout,
-            key=f"job-{entry.id}-{entry.run_count}",
+            origin=f"job:{entry.id}:{entry.run_count}",
             user=user if user is not None else load_user(entry.user_id),
             debug=debug,
         )

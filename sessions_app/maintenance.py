@@ -1,12 +1,19 @@
-"""Housekeeping the cluster does by itself: lost sessions, abandoned ones, old ones.
+"""Housekeeping the cluster does by itself: sessions whose worker died, callers' commits, old rows.
 
 Every django-q2 worker process runs ``MaintenanceThread`` (started on
 django-q2's ``post_spawn`` signal), so no extra daemon or schedule is needed
-and a check runs every few seconds while any worker lives. Each step is a
-conditional update, so several workers doing it at once is harmless.
+and a check runs every few seconds while any worker lives; its first pass
+comes at once, so a worker spawned to replace one that died settles that
+worker's session within a second. Each step is decided by the company's
+fence and written as a conditional update, so several workers doing it at
+once is harmless.
 """
 
+import contextlib
 import logging
+import os
+import signal
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -14,45 +21,142 @@ from datetime import timedelta
 from django.db import connections
 from django.utils import timezone
 
+from . import fence, runner
 from .codeunits import registry
+from .companies import all_companies, get_company
 from .conf import app_settings
-from .exceptions import SessionStartError, UnknownCodeunit
-from .models import BackgroundSession, JobQueueLogEntry, ScheduledTask, SessionEvent, Status, TaskStatus
+from .exceptions import SessionStartError, UnknownCodeunit, UnknownCompany
+from .models import BackgroundSession, JobQueueLogEntry, Mode, ScheduledTask, SessionEvent, Status, TaskStatus
 
 logger = logging.getLogger("sessions_app")
 
 PRUNE_EVERY = 3600.0  # seconds
 PRUNE_BATCH = 1000
+OVERDUE_AFTER = 5.0  # seconds past the stop grace before another process ends a worker that ignored a stop
+FETCHED_GRACE = 2.0  # seconds after a fetch before a dead cluster's sessions are queued again
+CLUSTER_DEAD_AFTER = 60.0  # seconds without a beat before a cluster on another host is taken for dead
+PENDING_SETTLE_AFTER = 1.0  # seconds a pending session is left to its caller's on-commit callback
 
 
 def _sessions():
     return BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
 
 
-def mark_lost() -> list[int]:
-    """Mark running sessions whose worker stopped sending heartbeats ``lost``; return their ids.
+def settle_running() -> list[int]:
+    """Settle running sessions whose worker is gone or silent; return the ids of those settled.
 
-    The codeunit's open transaction died with its worker, so the database
-    rolled its writes back. A codeunit registered with ``rerun_lost=True`` is
-    started once more per loss.
+    A worker that is known dead (this host, no such process) is settled at
+    once; any other session only once its heartbeat is older than
+    ``SESSIONS_LOST_AFTER``. A silent heartbeat alone decides nothing: the
+    company's fence does (``settle``). A worker that ignores a stop for longer
+    than it could (a C call that never lets the watcher run) is ended first.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=app_settings.LOST_AFTER)
-    lost = []
-    for s in _sessions().filter(status=Status.RUNNING, heartbeat_at__lt=stale).only("id", "heartbeat_at", "worker"):
-        error = f"Worker {s.worker} stopped sending heartbeats (last at {s.heartbeat_at:%Y-%m-%d %H:%M:%S%z})."
-        if (
-            _sessions()
-            .filter(pk=s.id, status=Status.RUNNING, heartbeat_at=s.heartbeat_at)
-            .update(status=Status.LOST, finished_at=now, error=error)
+    host = socket.gethostname()
+    settled = []
+    for s in _sessions().filter(status=Status.RUNNING):
+        pid = _local_pid(s.worker, host)
+        dead = pid is not None and not _alive(pid)
+        if not dead and pid is not None and _overdue(s, now):
+            _kill(s, pid)
+            dead = True
+        if not dead and (s.heartbeat_at is None or s.heartbeat_at >= stale):
+            continue
+        if settle(s) is not None:
+            settled.append(s.id)
+    return settled
+
+
+def settle(s: BackgroundSession) -> str | None:
+    """Decide how a running session ended from its company's fence; return its status, or ``None`` if alive.
+
+    Committed: ``succeeded``, with the result its fence row holds. Not
+    committed: the fence is voided first, so the session's transaction can no
+    longer commit, and only then is it ``stopped``, ``timed_out`` or ``lost``.
+    """
+    try:
+        alias = get_company(s.company).alias
+    except UnknownCompany:
+        return None  # its company left the settings; nobody can say what its work did
+    verdict = fence.void(alias, s.uuid, fence.RUN)
+    sessions = _sessions()
+    if verdict.outcome == fence.BUSY:
+        logger.info("session=%s is silent but its transaction is open: not lost", s.id)
+        return None
+    if verdict.outcome == fence.COMMITTED:
+        if sessions.finish(
+            s.id,
+            Status.SUCCEEDED,
+            message="recorded from its company's fence: its worker ended before recording it",
+            result=verdict.result,
+            finished_at=verdict.at,
         ):
-            lost.append(s.id)
-            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-                session_id=s.id, kind=SessionEvent.Kind.LOST, message=error
-            )
-            logger.error("session=%s lost: %s", s.id, error)
-            _rerun_if_asked(s.id)
-    return lost
+            logger.warning("session=%s succeeded: its finish record was missing; the fence says committed", s.id)
+            return Status.SUCCEEDED
+        return None
+    if s.stop_requested_at is not None:
+        status, error = runner.stop_outcome(s.id, "stopped", s.timeout, ended_worker=True)
+    elif s.started_at is not None and s.started_at + s.timeout <= timezone.now():
+        status, error = runner.stop_outcome(s.id, "timed_out", s.timeout, ended_worker=True)
+    else:
+        last = f"{s.heartbeat_at:%Y-%m-%d %H:%M:%S%z}" if s.heartbeat_at else "never"
+        status = Status.LOST
+        error = (
+            f"Worker {s.worker} ended without recording an outcome (last heartbeat {last}); "
+            "its transaction did not commit and now never can."
+        )
+    if not sessions.finish(s.id, status, message=error, error=error):
+        return None
+    logger.error("session=%s %s: %s", s.id, status, error)
+    if status == Status.LOST:
+        _rerun_if_asked(s.id)
+    return status
+
+
+def _local_pid(worker: str, host: str) -> int | None:
+    name, _, pid = (worker or "").rpartition(":")
+    return int(pid) if name == host and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _overdue(s: BackgroundSession, now) -> bool:
+    """A background session asked to end (stop or timeout) long ago whose worker has not ended it."""
+    if s.mode != Mode.BACKGROUND:
+        return False  # an inline session runs in a caller's process, which is never ended
+    grace = timedelta(seconds=app_settings.STOP_GRACE + OVERDUE_AFTER)
+    asked = s.stop_requested_at
+    if s.started_at is not None:
+        deadline = s.started_at + s.timeout
+        asked = deadline if asked is None else min(asked, deadline)
+    return asked is not None and asked + grace <= now
+
+
+def _kill(s: BackgroundSession, pid: int) -> None:
+    logger.error("session=%s: its worker %s ignored the stop; ending it", s.id, pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(50):  # the kernel ends it at once; the parent reaps it
+        if not _alive(pid) or _zombie(pid):
+            return
+        time.sleep(0.02)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _rerun_if_asked(session_id: int) -> None:
@@ -72,7 +176,7 @@ def _rerun_if_asked(session_id: int) -> None:
             company=s.company,
             params=s.params,
             timeout=s.timeout,
-            key=f"rerun-of-{s.id}",
+            origin=f"rerun:{s.id}",
             user=None,
             debug=False,
             rerun_of=s.id,
@@ -87,43 +191,62 @@ def _rerun_if_asked(session_id: int) -> None:
     )
 
 
+def resolve_pending() -> list[int]:
+    """Queue or cancel pending sessions by what their callers committed (the fence); return those decided.
+
+    The caller's on-commit callback normally queues a pending session at
+    once; this catches those whose callbacks were dropped or whose caller died.
+    """
+    from .api import resolve_pending as resolve
+
+    cutoff = timezone.now() - timedelta(seconds=PENDING_SETTLE_AFTER)
+    decided = []
+    for session_id in _sessions().filter(status=Status.PENDING, created_at__lt=cutoff).values_list("id", flat=True):
+        if resolve(session_id) is not None:
+            decided.append(session_id)
+    return decided
+
+
 def cancel_abandoned() -> int:
     """Cancel sessions that have waited for their caller's commit longer than ``PENDING_MAX_AGE``."""
     cutoff = timezone.now() - app_settings.PENDING_MAX_AGE
     ids = list(_sessions().filter(status=Status.PENDING, created_at__lt=cutoff).values_list("id", flat=True))
-    for session_id in ids:
-        if (
-            _sessions()
-            .filter(pk=session_id, status=Status.PENDING)
-            .update(status=Status.CANCELLED, finished_at=timezone.now())
-        ):
-            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-                session_id=session_id,
-                kind=SessionEvent.Kind.CANCELLED,
-                message=f"the caller never committed within {app_settings.PENDING_MAX_AGE}",
-            )
-    return len(ids)
+    message = f"the caller never committed within {app_settings.PENDING_MAX_AGE}"
+    return sum(_sessions().cancel_pending(session_id, message) for session_id in ids)
 
 
 def requeue_stranded(batch: int = 100) -> list[int]:
-    """Queue again sessions queued longer than ``REQUEUE_AFTER``; return their ids.
+    """Queue again the sessions whose task the broker really lost; return their ids.
 
     A cluster killed with ``kill -9`` takes the tasks it had fetched with it (a
-    Redis pop, or an ORM queue row locked until django-q2's long ``retry``).
-    Queuing such a session again is safe even when its first task was only
-    slow: the worker's claim runs a session once, and refuses the other copy.
+    Redis pop, or an ORM queue row locked until django-q2's long ``retry``):
+    sessions taken by a cluster that is dead are queued again. A session no
+    cluster took is still in the broker, however long the queue, unless the
+    broker lost it (a Redis restart): it is queued again only when it has
+    waited ``SESSIONS_REQUEUE_AFTER`` and the broker holds nothing at all.
+    The worker's claim runs a session once whatever happens.
     """
     from . import queue
 
-    cutoff = timezone.now() - app_settings.REQUEUE_AFTER
+    now = timezone.now()
+    queued = _sessions().filter(status=Status.QUEUED)
+    taken = queued.exclude(fetched_by="").filter(fetched_at__lt=now - timedelta(seconds=FETCHED_GRACE))
+    dead = _dead_clusters(set(taken.values_list("fetched_by", flat=True).distinct()), now)
+    stranded = list(taken.filter(fetched_by__in=dead).order_by("id")[:batch])
+    why = {s.id: f"the cluster {s.fetched_by} that took it is gone" for s in stranded}
+    if len(stranded) < batch:
+        untaken = queued.filter(fetched_by="", queued_at__lt=now - app_settings.REQUEUE_AFTER).order_by("id")
+        if untaken.exists() and queue.broker_is_empty():
+            lost = list(untaken[: batch - len(stranded)])
+            stranded += lost
+            why.update({s.id: f"the broker lost it (queued {app_settings.REQUEUE_AFTER} ago)" for s in lost})
     requeued = []
-    stale = _sessions().filter(status=Status.QUEUED, queued_at__lt=cutoff).order_by("id")[:batch]
-    for s in stale:
+    for s in stranded:
         task_id = queue.new_task_id()
         if (
             not _sessions()
             .filter(pk=s.id, status=Status.QUEUED, queued_at=s.queued_at)
-            .update(queued_at=timezone.now(), task_id=task_id)
+            .update(queued_at=timezone.now(), task_id=task_id, fetched_by="", fetched_at=None)
         ):
             continue
         s.task_id = task_id
@@ -134,10 +257,29 @@ def requeue_stranded(batch: int = 100) -> list[int]:
             continue
         requeued.append(s.id)
         SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-            session_id=s.id, kind=SessionEvent.Kind.QUEUED, message=f"queued again after {app_settings.REQUEUE_AFTER}"
+            session_id=s.id, kind=SessionEvent.Kind.QUEUED, message=f"queued again: {why[s.id]}"
         )
-        logger.warning("session=%s queued again: still queued after %s", s.id, app_settings.REQUEUE_AFTER)
+        logger.warning("session=%s queued again: %s", s.id, why[s.id])
     return requeued
+
+
+def _dead_clusters(names: set[str], now) -> set[str]:
+    """The clusters among ``names`` known to be dead: on this host no such process, elsewhere no recent beat."""
+    from .models import ClusterBeat
+
+    host = socket.gethostname()
+    beats = dict(
+        ClusterBeat.objects.using(app_settings.REGISTRY_ALIAS).filter(name__in=names).values_list("name", "beat_at")
+    )
+    dead = set()
+    for name in names:
+        pid = _local_pid(name, host)
+        if pid is not None:
+            if not _alive(pid):
+                dead.add(name)
+        elif name not in beats or beats[name] < now - timedelta(seconds=CLUSTER_DEAD_AFTER):
+            dead.add(name)
+    return dead
 
 
 def prune(older_than: timedelta) -> int:
@@ -162,13 +304,32 @@ def prune_schedule(older_than: timedelta) -> int:
     return deleted + logs.filter(finished_at__lt=cutoff).delete()[0]
 
 
+def prune_fences(older_than: timedelta) -> int:
+    """Delete fence rows older than ``now - older_than`` in ``default`` and every company database."""
+    cutoff = timezone.now() - older_than
+    total = 0
+    for alias in ["default", *(c.alias for c in all_companies())]:
+        try:
+            total += fence.prune(alias, cutoff)
+        except Exception:
+            logger.exception("could not prune the fence rows of %s", alias)
+    return total
+
+
 def run_once(prune_now: bool = False) -> dict:
     """One pass of every check; return what it did."""
-    done = {"lost": mark_lost(), "abandoned": cancel_abandoned(), "requeued": requeue_stranded(), "pruned": 0}
+    done = {
+        "settled": settle_running(),
+        "pending": resolve_pending(),
+        "abandoned": cancel_abandoned(),
+        "requeued": requeue_stranded(),
+        "pruned": 0,
+    }
     days = app_settings.RETENTION_DAYS
     if prune_now and days is not None:
         done["pruned"] = prune(timedelta(days=days))
         prune_schedule(timedelta(days=days))
+        prune_fences(timedelta(days=days))
     return done
 
 
@@ -179,7 +340,7 @@ class MaintenanceThread(threading.Thread):
 
     def run(self):
         while True:
-            time.sleep(app_settings.MAINTENANCE_INTERVAL)
+            # The first pass comes at once: a worker spawned to replace one that died settles its session now.
             try:
                 prune_now = time.monotonic() - self.last_prune >= PRUNE_EVERY
                 run_once(prune_now=prune_now)
@@ -188,6 +349,7 @@ class MaintenanceThread(threading.Thread):
             except Exception:
                 logger.exception("sessions maintenance failed; trying again")
                 connections.close_all()
+            time.sleep(app_settings.MAINTENANCE_INTERVAL)
 
 
 _thread: MaintenanceThread | None = None

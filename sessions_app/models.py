@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid, describe_weekdays
@@ -49,6 +49,8 @@ class Mode(models.TextChoices):
 
 
 class BackgroundSessionQuerySet(models.QuerySet):
+    """Queries by state, and the state changes: each a conditional update and its event, in one commit."""
+
     def active(self):
         return self.filter(status__in=ACTIVE_STATUSES)
 
@@ -57,6 +59,39 @@ class BackgroundSessionQuerySet(models.QuerySet):
 
     def for_company(self, name: str):
         return self.filter(company=name)
+
+    def _event(self, session_id: int, kind: str, message: str = "") -> None:
+        SessionEvent.objects.using(self.db).create(session_id=session_id, kind=kind, message=message)
+
+    def claim(self, session_id: int, worker: str) -> "BackgroundSession | None":
+        """Mark a queued session running on ``worker``; return it, or ``None`` if it was not queued."""
+        now = timezone.now()
+        with transaction.atomic(using=self.db):
+            if not self.filter(pk=session_id, status=Status.QUEUED).update(
+                status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+            ):
+                return None
+            self._event(session_id, SessionEvent.Kind.STARTED, f"on {worker}")
+            return self.get(pk=session_id)
+
+    def finish(self, session_id: int, status: str, *, message: str = "", **fields) -> bool:
+        """Move a running session to the finished ``status`` with ``fields``; False if it was not running."""
+        fields.setdefault("finished_at", timezone.now())
+        with transaction.atomic(using=self.db):
+            if not self.filter(pk=session_id, status=Status.RUNNING).update(status=status, **fields):
+                return False
+            self._event(session_id, FINISH_EVENTS[status], message)
+        return True
+
+    def cancel_pending(self, session_id: int, message: str) -> bool:
+        """Cancel a session still waiting for its caller's commit; False if it was not pending."""
+        with transaction.atomic(using=self.db):
+            if not self.filter(pk=session_id, status=Status.PENDING).update(
+                status=Status.CANCELLED, finished_at=timezone.now()
+            ):
+                return False
+            self._event(session_id, SessionEvent.Kind.CANCELLED, message)
+        return True
 
 
 class BackgroundSession(models.Model):
@@ -92,8 +127,17 @@ class BackgroundSession(models.Model):
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=100, blank=True, help_text="host:pid that ran it")
     timeout = models.DurationField(default=timedelta(hours=12))
-    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True, help_text="the caller's idempotency key")
+    origin = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="what started it (task:5:2, job:7:3, rerun:12): a namespace callers' keys never reach",
+    )
     task_id = models.CharField(max_length=32, blank=True, help_text="django-q2 task id")
+    fetched_by = models.CharField(max_length=100, blank=True, help_text="the cluster (host:pid) that took its task")
+    fetched_at = models.DateTimeField(null=True, blank=True)
     progress_done = models.BigIntegerField(null=True, blank=True)
     progress_total = models.BigIntegerField(null=True, blank=True)
     progress_message = models.CharField(max_length=200, blank=True)
@@ -102,6 +146,9 @@ class BackgroundSession(models.Model):
     stopped_by = models.CharField(max_length=150, blank=True)
     stop_comment = models.CharField(max_length=500, blank=True)
     rerun_of = models.BigIntegerField(null=True, blank=True, help_text="the lost session this one re-runs")
+    awaits = models.JSONField(
+        default=list, blank=True, help_text="the aliases whose commit a pending session waits for (on_commit=True)"
+    )
     error_type = models.CharField(max_length=200, blank=True, help_text="the class of the exception it failed with")
     retriable = models.BooleanField(default=False, help_text="it failed with an error that may pass if tried again")
 
@@ -212,6 +259,52 @@ class SessionEvent(models.Model):
         return f"{self.at:%H:%M:%S} {self.kind} {self.message}"
 
 
+class SessionFence(models.Model):
+    """A session's outcome, anchored in the database its work is written to.
+
+    ``stage="run"``: the runner inserts ``committed`` (with the result) in the
+    codeunit's own transaction, so the row exists exactly when the work is
+    committed. Whoever declares the session lost or stopped first inserts
+    ``void``; the unique key then fails a late commit. ``stage="start"`` does
+    the same for ``on_commit=True``: inserted in the caller's transaction, it
+    says whether the caller committed. Lives in ``default`` and in every
+    company database; always used with an explicit alias.
+    """
+
+    fence_model = True
+
+    class Stage(models.TextChoices):
+        START = "start", "Caller committed"
+        RUN = "run", "Codeunit committed"
+
+    class Outcome(models.TextChoices):
+        COMMITTED = "committed", "Committed"
+        VOID = "void", "Void: can never commit"
+
+    id = models.BigAutoField(primary_key=True)
+    session_uuid = models.UUIDField()
+    stage = models.CharField(max_length=5, choices=Stage.choices)
+    outcome = models.CharField(max_length=9, choices=Outcome.choices)
+    result = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session_uuid", "stage"], name="unique_session_fence")]
+
+    def __str__(self) -> str:
+        return f"{self.session_uuid} {self.stage} {self.outcome}"
+
+
+FINISH_EVENTS = {
+    Status.SUCCEEDED: SessionEvent.Kind.SUCCEEDED,
+    Status.FAILED: SessionEvent.Kind.FAILED,
+    Status.STOPPED: SessionEvent.Kind.STOPPED,
+    Status.TIMED_OUT: SessionEvent.Kind.TIMED_OUT,
+    Status.LOST: SessionEvent.Kind.LOST,
+    Status.CANCELLED: SessionEvent.Kind.CANCELLED,
+}
+
+
 class CompanyAccess(models.Model):
     """A user may work in a company. Superusers may work in every company."""
 
@@ -226,6 +319,18 @@ class CompanyAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} may work in {self.company}"
+
+
+class ClusterBeat(models.Model):
+    """A cluster is alive: its queue reader writes this every few seconds, busy or idle."""
+
+    registry_model = True
+
+    name = models.CharField(max_length=100, primary_key=True, help_text="host:pid of the cluster's sentinel")
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
 
 
 class RefusedTask(models.Model):

@@ -8,6 +8,9 @@ committed, so a worker always finds it.
 """
 
 import logging
+import os
+import socket
+import time
 
 from django.utils import timezone
 
@@ -52,9 +55,9 @@ def build_package(session) -> bytes:
         "func": TASK_FUNC,
         "args": (session.id,),
         "kwargs": {},
-        # The session's watcher ends it at its timeout; django-q2's alarm and
-        # kill come STOP_GRACE seconds later, as a last resort.
-        "timeout": int(session.timeout.total_seconds() + app_settings.STOP_GRACE),
+        # The session's watcher enforces its timeout without raising into the
+        # codeunit. django-q2's own timeout would (SIGALRM): it is switched off.
+        "timeout": -1,
         "ack_failure": True,
         # The registry records the outcome; django-q2 need not save it again.
         "save": False,
@@ -73,3 +76,57 @@ def push(payload: bytes) -> None:
         OrmQ.objects.using(app_settings.REGISTRY_ALIAS).create(key=b.list_key, payload=payload, lock=timezone.now())
     else:
         b.enqueue(payload)
+
+
+BEAT_EVERY = 5.0  # seconds between a cluster's beats
+_last_beat = 0.0
+
+
+def cluster_name() -> str:
+    """This cluster's name, ``host:pid`` of its sentinel (the parent of the queue reader and the workers)."""
+    return f"{socket.gethostname()}:{os.getppid()}"
+
+
+def note_fetched(session_ids: list[int]) -> None:
+    """Record that this cluster took these sessions' tasks from the broker. Never raises."""
+    from .models import BackgroundSession, Status
+
+    now = timezone.now()
+    try:
+        if session_ids:
+            BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(
+                pk__in=session_ids, status=Status.QUEUED
+            ).update(fetched_by=cluster_name(), fetched_at=now)
+    except Exception:
+        logger.exception("could not record the sessions this cluster took: %s", session_ids)
+    cluster_beat()
+
+
+def cluster_beat() -> None:
+    """Say this cluster is alive, at most every ``BEAT_EVERY`` seconds. Never raises."""
+    global _last_beat
+    if time.monotonic() - _last_beat < BEAT_EVERY:
+        return
+    from .models import ClusterBeat
+
+    try:
+        ClusterBeat.objects.using(app_settings.REGISTRY_ALIAS).update_or_create(
+            name=cluster_name(), defaults={"beat_at": timezone.now()}
+        )
+        _last_beat = time.monotonic()
+    except Exception:
+        logger.exception("could not write the cluster's beat")
+
+
+def broker_is_empty() -> bool:
+    """True when no task waits in the broker (taken ones aside)."""
+    b = broker()
+    if uses_orm_broker():
+        from django_q.models import OrmQ
+
+        return (
+            not OrmQ.objects.using(app_settings.REGISTRY_ALIAS)
+            .filter(key=b.list_key, lock__lte=timezone.now())
+            .exists()
+        )
+    return b.queue_size() == 0

@@ -1,10 +1,12 @@
 """The runner: the one place a codeunit is executed, in the background or inline.
 
 The transaction boundary is here and nowhere else: the codeunit runs inside
-``transaction.atomic(using=<company alias>)`` with its company current. The
-session's bookkeeping (claimed, finished, failed) goes to the registry alias
+``transaction.atomic(using=<company alias>)`` with its company current. Its
+outcome is decided in that same transaction: the runner commits the work only
+together with the session's fence row (``fence.py``), which the registry then
+copies. The bookkeeping (claimed, finished, failed) goes to the registry alias
 outside that block, so a failure is recorded although the codeunit's writes
-roll back.
+roll back, and a finish record the registry misses is recovered from the fence.
 """
 
 import logging
@@ -13,23 +15,23 @@ import socket
 import time
 import traceback as traceback_module
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
-from django_q.exceptions import TimeoutException
 
-from . import retry
+from . import fence, retry, storable
 from .access import load_user
 from .codeunits import registry
 from .companies import get_company, use_company
 from .conf import app_settings
 from .context import SessionContext, _running
-from .exceptions import SessionError, SessionInterrupted, SessionStopped
+from .exceptions import ResultRefused, SessionError, SessionFenced, SessionStopped
 from .models import BackgroundSession, SessionEvent, Status
 from .transactions import write_atomic
-from .watch import watched
+from .watch import CODEUNIT, COMMITTING, watched
 
 logger = logging.getLogger("sessions_app")
+
+FINISH_RETRY_FOR = 10.0  # seconds the runner keeps trying to write a finish record the registry refused
 
 
 def worker_name() -> str:
@@ -39,17 +41,17 @@ def worker_name() -> str:
 def execute(session_id: int) -> None:
     """django-q2's entry point: run session ``session_id`` once. Never raises."""
     try:
-        run(session_id)
+        run(session_id, in_worker=True)
     except Exception:  # the session row already says why; keep the worker serving
         logger.exception("session=%s could not be run", session_id)
 
 
-def run(session_id: int) -> BackgroundSession | None:
+def run(session_id: int, *, in_worker: bool = False) -> BackgroundSession | None:
     """Claim and run a queued session. Return it finished, or ``None`` if it was not ours to run."""
     session = claim(session_id)
     if session is None:
         return None
-    execute_claimed(session)
+    execute_claimed(session, in_worker=in_worker)
     return session
 
 
@@ -58,15 +60,9 @@ def claim(session_id: int) -> BackgroundSession | None:
     sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
     deadline = time.monotonic() + app_settings.CLAIM_WAIT
     while True:
-        now = timezone.now()
-        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # claim and its event: one commit
-            claimed = sessions.filter(pk=session_id, status=Status.QUEUED).update(
-                status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker_name()
-            )
-            if claimed:
-                session = sessions.get(pk=session_id)
-                _event(session, SessionEvent.Kind.STARTED, f"on {session.worker}")
-                return session
+        session = sessions.claim(session_id, worker_name())
+        if session is not None:
+            return session
         status = sessions.filter(pk=session_id).values_list("status", flat=True).first()
         if status is not None:
             # A redelivered task, or a session stopped before it started: record and do nothing.
@@ -81,11 +77,13 @@ def claim(session_id: int) -> BackgroundSession | None:
         time.sleep(0.05)
 
 
-def execute_claimed(session: BackgroundSession) -> BaseException | None:
+def execute_claimed(session: BackgroundSession, *, in_worker: bool = False) -> BaseException | None:
     """Run a claimed session's codeunit and record its outcome.
 
     Return the exception the codeunit raised (already recorded), or ``None``.
     ``KeyboardInterrupt`` and ``SystemExit`` are recorded and re-raised.
+    ``in_worker``: this is a django-q2 worker, which may be ended when the
+    codeunit does not stop in time.
     """
     logger.debug(
         "session=%s codeunit=%s company=%s mode=%s started",
@@ -106,27 +104,20 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
 
     token = _running.set(context)
     try:
-        with use_company(company), watched(context, session, company.alias) as job:
-            with write_atomic(company.alias):
-                job.in_codeunit = True
-                try:
-                    result = cu.func(record, context)
-                finally:
-                    job.in_codeunit = False
-                # A result that cannot be stored fails the session before its work commits.
-                DjangoJSONEncoder().encode(result)
+        with use_company(company), watched(context, session, company.alias, may_exit=in_worker) as job:
+            result = _run_and_commit(cu, record, context, job)
     except BaseException as e:
         status, error = _failure(session, context, e)
         _finish(
             session,
             status,
             error=error,
-            tb=traceback_module.format_exc(),
+            tb="" if status in (Status.STOPPED, Status.TIMED_OUT) else traceback_module.format_exc(),
             context=context,
             error_type=retry.error_type(e),
             retriable=status == Status.FAILED and retry.is_retriable(e),
         )
-        if not isinstance(e, (Exception, SessionInterrupted)):
+        if not isinstance(e, Exception):
             raise
         return e
     finally:
@@ -135,62 +126,104 @@ def execute_claimed(session: BackgroundSession) -> BaseException | None:
     return None
 
 
+def _run_and_commit(cu, record, context: SessionContext, job):
+    """Run the codeunit in its transaction; commit its work only together with its fence row.
+
+    Return the result as stored. The commit gate is held from the codeunit's
+    return through the commit, so the watcher cannot end the process in between.
+    """
+    # Until the gate is taken a stop may end the process: in the codeunit, and also
+    # while SQLite's BEGIN IMMEDIATE waits for the company's write lock.
+    job.phase = CODEUNIT
+    holding_gate = False
+    try:
+        with write_atomic(context.alias):
+            value = cu.func(record, context)
+            job.gate.acquire()
+            holding_gate = True
+            job.phase = COMMITTING
+            context.check_stop()  # a stop that came while it ran rolls it back
+            result = storable.result(value)
+            try:
+                fence.commit(context.alias, context.uuid, fence.RUN, result)
+            except IntegrityError as e:
+                raise SessionFenced(context.id) from e
+        return result
+    finally:
+        if holding_gate:
+            job.gate.release()
+
+
 def _failure(session, context, exc) -> tuple[str, str]:
     """Return the status and error text for a codeunit that ended with ``exc``."""
     reason = context.stop_reason
-    if isinstance(exc, (SessionStopped, SessionInterrupted)):
+    if isinstance(exc, SessionStopped):
         reason = exc.reason
-    elif isinstance(exc, TimeoutException):  # django-q2's own alarm, the last resort
-        reason = "timed_out"
-    if reason == "timed_out":
-        return Status.TIMED_OUT, f"Timed out after {session.timeout} and rolled back."
-    if reason == "stopped":
-        row = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).get(pk=session.id)
-        who = f" by {row.stopped_by}" if row.stopped_by else ""
-        why = f": {row.stop_comment}" if row.stop_comment else ""
-        return Status.STOPPED, f"Stopped{who}{why}; rolled back."
+    elif isinstance(exc, (ResultRefused, SessionFenced)):
+        return Status.FAILED, str(exc)
+    if reason in ("timed_out", "stopped"):
+        return stop_outcome(session.id, reason, session.timeout)
     return Status.FAILED, f"{type(exc).__name__}: {exc}"
 
 
-_FINISH_EVENTS = {
-    Status.SUCCEEDED: SessionEvent.Kind.SUCCEEDED,
-    Status.FAILED: SessionEvent.Kind.FAILED,
-    Status.STOPPED: SessionEvent.Kind.STOPPED,
-    Status.TIMED_OUT: SessionEvent.Kind.TIMED_OUT,
-}
+def stop_outcome(session_id: int, reason: str, timeout, *, ended_worker: bool = False) -> tuple[str, str]:
+    """Return the status and the message of a session ended by a stop or its timeout."""
+    how = " (its worker process was ended)" if ended_worker else ""
+    if reason == "timed_out":
+        return Status.TIMED_OUT, f"Timed out after {timeout}{how}; rolled back."
+    row = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=session_id).first()
+    who = f" by {row.stopped_by}" if row is not None and row.stopped_by else ""
+    why = f": {row.stop_comment}" if row is not None and row.stop_comment else ""
+    return Status.STOPPED, f"Stopped{who}{why}{how}; rolled back."
+
+
+def record_stop(context: SessionContext, reason: str, *, ended_worker: bool = False) -> None:
+    """Record a stop the watcher enforces by ending the worker (the commit gate is shut: nothing can commit)."""
+    session = context._session
+    if reason not in ("timed_out", "stopped"):
+        return  # settled from outside: the registry already says how it ended
+    status, error = stop_outcome(session.id, reason, session.timeout, ended_worker=ended_worker)
+    _finish(session, status, error=error, context=context)
 
 
 def _finish(session, status, *, result=None, error="", tb="", context=None, error_type="", retriable=False):
+    """Write the finish record, trying again for a while if the registry refuses it.
+
+    If it still cannot be written, the session stays ``running`` without
+    heartbeats, and the cluster settles it from the company's fence.
+    """
     if context is not None:
         try:
             context.flush()
         except Exception:
             logger.exception("session=%s: could not write its last log lines", session.id)
     now = timezone.now()
-    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # outcome and its event: one commit
-        updated = (
-            BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
-            .filter(pk=session.id, status=Status.RUNNING)
-            .update(
-                status=status,
-                finished_at=now,
-                result=result,
-                error=error[:10000],
-                traceback=tb,
-                error_type=error_type[:200],
-                retriable=retriable,
-            )
-        )
-        if updated:
-            _event(session, _FINISH_EVENTS[status], error.splitlines()[0] if error else "")
-    session.status, session.finished_at, session.result, session.error, session.traceback = (
-        status,
-        now,
-        result,
-        error[:10000],
-        tb,
-    )
-    session.error_type, session.retriable = error_type[:200], retriable
+    error = storable.text(error, storable.ERROR_MAX_CHARS)
+    tb = storable.text(tb, storable.TRACEBACK_MAX_CHARS, keep_end=True)
+    error_type = error_type[:200]
+    fields = dict(finished_at=now, result=result, error=error, traceback=tb, error_type=error_type, retriable=retriable)
+    message = error.splitlines()[0] if error else ""
+    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    deadline = time.monotonic() + FINISH_RETRY_FOR
+    delay = 0.1
+    while True:
+        try:
+            sessions.finish(session.id, status, message=message, **fields)
+            break
+        except DatabaseError:
+            connections[app_settings.REGISTRY_ALIAS].close()  # a broken connection is replaced on the next try
+            if time.monotonic() >= deadline:
+                logger.exception(
+                    "session=%s: the registry refused its finish record (%s); the cluster will settle it",
+                    session.id,
+                    status,
+                )
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    for name, value in fields.items():
+        setattr(session, name, value)
+    session.status = status
     level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
     logger.log(
         level,
@@ -202,7 +235,3 @@ def _finish(session, status, *, result=None, error="", tb="", context=None, erro
         session.elapsed,
         f": {error}" if error else "",
     )
-
-
-def _event(session, kind, message=""):
-    SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session_id=session.id, kind=kind, message=message)

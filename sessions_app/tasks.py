@@ -190,7 +190,7 @@ def _start_attempt(task: ScheduledTask) -> None:
             company=task.company,
             params=task.params,
             timeout=task.timeout,
-            key=f"task-{task.id}-{task.attempts}",
+            origin=f"task:{task.id}:{task.attempts}",
             user=load_user(task.user_id),
             debug=False,
         )
@@ -283,7 +283,7 @@ def _start_failure_codeunit(task: ScheduledTask) -> None:
             company=task.company,
             params=params,
             timeout=task.timeout,
-            key=f"task-{task.id}-failure",
+            origin=f"task:{task.id}:failure",
             user=load_user(task.user_id),
             debug=False,
         )

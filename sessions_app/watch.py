@@ -1,18 +1,31 @@
 """The watcher: one thread per process beside the codeunits it runs.
 
-It writes each running session's heartbeat, and when a stop is asked (from
-any process or host, through the registry) or the timeout passes, it ends the
-codeunit: it cancels the query the codeunit's connection is running and, when
-the codeunit runs in its process's main thread (a django-q2 worker),
-interrupts it with a signal, so even ``time.sleep(600)`` ends within a second.
-The runner then rolls the codeunit's transaction back and records the outcome.
+It writes each running session's heartbeat and ends a codeunit when a stop is
+asked (from any process or host, through the registry), its timeout passes,
+or the cluster settled it from outside. It never raises into the codeunit:
+an exception landing inside Django's own transaction bookkeeping breaks the
+connection for every later session. Instead it
 
-The thread and its registry connection live as long as the process, so
-watching costs no thread or connection per session.
+1. sets ``session.check_stop()`` and cancels the query the codeunit's
+   connection is running on PostgreSQL (the codeunit gets an ordinary database
+   error there; the transaction stays aborted until it rolls back). SQLite's
+   ``interrupt()`` is not used in a worker: an interrupted write rolls the
+   whole transaction back and leaves the connection in autocommit, so a
+   codeunit that swallowed the error would commit its next writes one by one;
+   ending the process is the safe stop there;
+2. if the codeunit has not returned ``SESSIONS_STOP_GRACE`` seconds later and
+   it runs in a django-q2 worker, shuts the *commit gate* so the codeunit can
+   never commit, records the outcome, and ends the worker process. The
+   database rolls the transaction back, as Business Central's StopSession
+   does, and the cluster starts a fresh worker.
+
+The commit gate is a lock the runner holds from the codeunit's return through
+its commit: the watcher acts only while it can take it, so a stop either wins
+before the commit or finds the session committing and lets it finish.
 """
 
 import logging
-import signal
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -21,26 +34,29 @@ from django.db import connections
 from django.utils import timezone
 
 from .conf import app_settings
-from .exceptions import SessionInterrupted
-from .models import BackgroundSession
+from .models import BackgroundSession, Status
 
 logger = logging.getLogger("sessions_app")
 
-STOP_SIGNAL = signal.SIGUSR1
+EXIT_STOPPED = 75  # the worker's exit status when it ends a codeunit that did not stop in time
+
+IDLE, CODEUNIT, COMMITTING = "idle", "codeunit", "committing"
 
 
 class Job:
     """One watched session."""
 
-    def __init__(self, context, session, raw_connection, interrupt_main: bool):
+    def __init__(self, context, session, raw_connection, may_exit: bool):
         self.context = context
         self.session_id = session.id
         self.deadline = session.started_at + session.timeout
         self.raw_connection = raw_connection
-        self.interrupt_main = interrupt_main
-        self.in_codeunit = False
+        self.may_exit = may_exit
+        self.gate = threading.Lock()
+        self.phase = IDLE
         self.last_beat = time.monotonic()
-        self.last_fire = 0.0
+        self.cancelled_at: float | None = None
+        self.last_cancel = 0.0
 
 
 class Watcher(threading.Thread):
@@ -55,8 +71,6 @@ class Watcher(threading.Thread):
             self.lock.notify()
 
     def remove(self, job: Job) -> None:
-        # Taking the lock waits for an interrupt of this job that is under
-        # way: none can come after this returns.
         with self.lock:
             self.jobs.discard(job)
 
@@ -85,26 +99,65 @@ class Watcher(threading.Thread):
         if context.stop_reason is None:
             if timezone.now() >= job.deadline:
                 context.stop_reason = "timed_out"
-            elif sessions.filter(stop_requested_at__isnull=False).exists():
-                context.stop_reason = "stopped"
-        if context.stop_reason and now - job.last_fire >= 1.0:
-            job.last_fire = now
-            with self.lock:
-                if job in self.jobs and job.in_codeunit:
-                    self._interrupt(job)
+            else:
+                row = sessions.values_list("status", "stop_requested_at").first()
+                if row is None or row[0] != Status.RUNNING:
+                    context.stop_reason = "settled"  # declared lost from outside: its commit would fail anyway
+                elif row[1] is not None:
+                    context.stop_reason = "stopped"
+        if context.stop_reason:
+            self._end(job, now)
 
-    def _interrupt(self, job: Job) -> None:
-        logger.info("session=%s interrupting: %s", job.session_id, job.context.stop_reason)
-        raw = job.raw_connection
+    def _end(self, job: Job, now: float) -> None:
+        if not job.gate.acquire(blocking=False):
+            return  # the codeunit returned and is committing: too late to stop it
         try:
-            if hasattr(raw, "interrupt"):  # sqlite3: ends the running statement
-                raw.interrupt()
-            elif hasattr(raw, "cancel"):  # psycopg: cancels the server-side query
-                raw.cancel()
-        except Exception:
-            logger.debug("session=%s: could not cancel the running query", job.session_id, exc_info=True)
-        if job.interrupt_main:
-            signal.pthread_kill(threading.main_thread().ident, STOP_SIGNAL)
+            if job.phase != CODEUNIT:
+                return
+            if job.cancelled_at is None or (not job.may_exit and now - job.last_cancel >= 1.0):
+                job.cancelled_at = job.cancelled_at or now
+                job.last_cancel = now
+                _cancel_query(job)
+                return
+            if job.may_exit and now - job.cancelled_at >= app_settings.STOP_GRACE:
+                _end_worker(job)  # does not return
+        finally:
+            job.gate.release()
+
+
+def _cancel_query(job: Job) -> None:
+    logger.info("session=%s ending: %s", job.session_id, job.context.stop_reason)
+    raw = job.raw_connection
+    try:
+        if hasattr(raw, "interrupt"):  # sqlite3: ends the running statement
+            if job.may_exit:
+                return  # see the module's docstring: the worker is ended instead
+            raw.interrupt()
+        elif hasattr(raw, "cancel"):  # psycopg: cancels the server-side query
+            raw.cancel()
+    except Exception:
+        logger.debug("session=%s: could not cancel the running query", job.session_id, exc_info=True)
+
+
+def _end_worker(job: Job) -> None:
+    """With the commit gate shut: record the outcome, then end this process (its transaction dies with it)."""
+    from .runner import record_stop
+
+    reason = job.context.stop_reason
+    logger.warning(
+        "session=%s did not return within %ss of %s: ending worker process %s",
+        job.session_id,
+        app_settings.STOP_GRACE,
+        reason,
+        os.getpid(),
+    )
+    try:
+        record_stop(job.context, reason, ended_worker=True)
+    except Exception:
+        # The cluster settles it from the company's fence once this process is gone.
+        logger.exception("session=%s: could not record the stop before ending the worker", job.session_id)
+    finally:
+        os._exit(EXIT_STOPPED)
 
 
 _watcher: Watcher | None = None
@@ -122,33 +175,19 @@ def watcher() -> Watcher:
 
 
 @contextmanager
-def watched(context, session, alias: str):
-    """Run the block watched; ``SessionInterrupted`` ends it when a stop or timeout comes.
+def watched(context, session, alias: str, *, may_exit: bool = False):
+    """Watch the block; yield the ``Job`` whose ``phase`` and ``gate`` the runner sets.
 
-    Set ``job.in_codeunit`` around the codeunit call: only then may it be interrupted.
+    ``may_exit``: the process is a django-q2 worker that may be ended when the
+    codeunit does not stop in time (never an inline caller's process).
     """
     conn = connections[alias]
     conn.ensure_connection()
-    in_main = threading.current_thread() is threading.main_thread()
-    job = Job(context, session, conn.connection, interrupt_main=in_main)
-    previous = None
-    if in_main:
-
-        def handler(signum, frame):
-            if job.in_codeunit and context.stop_reason:
-                job.in_codeunit = False
-                raise SessionInterrupted(context.stop_reason)
-
-        previous = signal.signal(STOP_SIGNAL, handler)
+    job = Job(context, session, conn.connection, may_exit=may_exit)
     w = watcher()
     w.add(job)
     try:
         yield job
     finally:
-        job.in_codeunit = False
+        job.phase = IDLE
         w.remove(job)
-        if in_main:
-            # A signal sent just before the job was removed must not end the
-            # process, so the default action (terminate) is never restored.
-            keep = previous not in (None, signal.SIG_DFL)
-            signal.signal(STOP_SIGNAL, previous if keep else signal.SIG_IGN)

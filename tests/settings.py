@@ -30,4 +30,9 @@ SESSIONS_REQUEUE_AFTER = __import__("datetime").timedelta(seconds=float(os.envir
 
 # The scheduler reads a clock the tests can move (tests/clock.py), and looks often.
 SESSIONS_CLOCK = "tests.clock.now"
+
+# A silent worker is looked at sooner, so the fence tests need not wait 15 s for each verdict.
+SESSIONS_LOST_AFTER = 6.0
+SESSIONS_HEARTBEAT_INTERVAL = 1.0
+SESSIONS_MAINTENANCE_INTERVAL = 1.0
 SESSIONS_SCHEDULER_INTERVAL = 0.2

@@ -23,7 +23,7 @@ from sessions_app.companies import use_company
 from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import SessionNotFound, SessionStartError, SessionWaitTimeout
 from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
-from tests.conftest import queued_tasks
+from tests.conftest import queued_tasks, wait_until
 from tests.testapp.codeunits import insert_row
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
@@ -85,7 +85,7 @@ def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
         task = SignedPackage.loads(OrmQ.objects.using("registry").get().payload)
         assert task["func"] == "sessions_app.runner.execute"
         assert task["args"] == (s.id,) and task["kwargs"] == {}
-        assert task["timeout"] == 300 + 30 and task["id"] == row.task_id
+        assert task["timeout"] == -1 and task["id"] == row.task_id  # the watcher enforces it, never SIGALRM
 
 
 def test_the_function_itself_and_the_current_company_can_be_used():
@@ -158,10 +158,11 @@ def test_on_commit_rollback_cancels_and_enqueues_nothing():
         with transaction.atomic(using="company_cronus"):
             s = start_session("No-op", company="CRONUS", on_commit=True)
             1 / 0
-    row = BackgroundSession.objects.get(pk=s.id)
-    assert row.status == "cancelled" and row.finished_at is not None
+    row = wait_until(lambda: BackgroundSession.objects.filter(pk=s.id, status="cancelled").first(), timeout=10)
+    assert row.finished_at is not None
     assert queued_tasks() == 0
-    assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message="caller rolled back").exists()
+    message = "the caller rolled back on company_cronus"
+    assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message=message).exists()
 
 
 def test_on_commit_inside_a_savepoint_that_rolls_back_cancels():
@@ -173,7 +174,7 @@ def test_on_commit_inside_a_savepoint_that_rolls_back_cancels():
         except KeyError:
             pass
         kept = start_session("No-op", company="CRONUS", on_commit=True)
-    assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
+    wait_until(lambda: BackgroundSession.objects.get(pk=s.id).status == "cancelled", timeout=10)
     assert BackgroundSession.objects.get(pk=kept.id).status == "queued"
     assert queued_tasks() == 1
 
@@ -237,3 +238,26 @@ def test_wait_session_times_out_with_the_status():
     s = start_session("No-op", company="CRONUS")
     with pytest.raises(SessionWaitTimeout, match=f"Session {s.id} is still queued"):
         wait_session(s.id, timeout=0.2)
+
+
+def test_a_start_inside_the_callers_registry_transaction_is_refused_and_writes_nothing():
+    with transaction.atomic(using="registry"):
+        with pytest.raises(SessionStartError) as raised:
+            start_session("No-op", company="CRONUS")
+        assert raised.value.reason == "unavailable" and "registry alias 'registry'" in str(raised.value)
+        with pytest.raises(SessionStartError):
+            run_codeunit("No-op", company="CRONUS")
+    assert not BackgroundSession.objects.exists() and queued_tasks() == 0
+    # Outside it, the same start works and is committed at once.
+    assert start_session("No-op", company="CRONUS").status == "queued"
+
+
+def test_on_commit_writes_its_fence_row_in_the_callers_transaction():
+    from sessions_app.models import SessionFence
+
+    with transaction.atomic(using="company_cronus"):
+        s = start_session("No-op", company="CRONUS", on_commit=True)
+        assert BackgroundSession.objects.get(pk=s.id).awaits == ["company_cronus"]
+    fences = SessionFence.objects.using("company_cronus").filter(session_uuid=s.uuid)
+    assert list(fences.values_list("stage", "outcome")) == [("start", "committed")]
+    assert BackgroundSession.objects.get(pk=s.id).status == "queued"

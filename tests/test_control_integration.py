@@ -117,7 +117,7 @@ def test_a_killed_worker_leaves_a_lost_session_and_rolled_back_writes(cluster):
     print(f"kill -9 -> lost in {took:.1f}s")
     assert took < 30
     done = row(s.id)
-    assert "stopped sending heartbeats" in done.error
+    assert "ended without recording an outcome" in done.error and "never can" in done.error
     assert not log_exists(log_id)
     assert not BackgroundSession.objects.filter(rerun_of=s.id).exists()  # not re-run by default
     # The cluster replaced the worker and keeps serving.

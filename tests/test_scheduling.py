@@ -149,7 +149,7 @@ def test_a_task_runs_once_it_is_due_and_not_before():
     assert dispatcher.run_once()["tasks"] == [task_id]
     assert dispatcher.run_once()["tasks"] == []  # running: never started twice
     [session] = run_queued()
-    assert session.key == f"task-{task_id}-1" and session.status == "succeeded"
+    assert session.origin == f"task:{task_id}:1" and session.status == "succeeded"
     dispatcher.run_once()
     assert task(task_id).status == "succeeded" and not api.task_exists(task_id)
     assert BackgroundSession.objects.count() == 1
@@ -191,7 +191,7 @@ def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeu
     assert t.status == "failed" and t.attempts == 3
     assert t.error_type == "sessions_app.exceptions.RetriableError"
     [failure] = run_queued()
-    assert failure.id == t.failure_session_id and failure.key == f"task-{task_id}-failure"
+    assert failure.id == t.failure_session_id and failure.origin == f"task:{task_id}:failure"
     assert failure.status == "succeeded", failure.traceback
     assert failure.result["error_message"] == f"RetriableError: not yet ({log_id})"
     assert failure.result["params"]["log_id"] == log_id and failure.result["traceback"]
@@ -234,7 +234,7 @@ def test_a_dispatcher_that_died_after_claiming_is_repaired_without_a_second_sess
     ScheduledTask.objects.filter(pk=task_id).update(status="running", attempts=1, claimed_at=clock.now())
     dispatcher.run_once()  # finds the claim without a session, starts it with the attempt's key
     dispatcher.run_once()
-    assert BackgroundSession.objects.filter(key=f"task-{task_id}-1").count() == 1
+    assert BackgroundSession.objects.filter(origin=f"task:{task_id}:1").count() == 1
     run_queued()
     dispatcher.run_once()
     assert task(task_id).status == "succeeded"
@@ -489,3 +489,34 @@ def test_an_entry_whose_schedule_has_no_next_run_ends_in_error_and_the_others_go
     dispatcher.run_once()
     assert entry(bad.id).status == "error" and entry(bad.id).error_message.startswith("No next run")
     assert entry(good.id).status == "ready" and entry(good.id).earliest_start > clock.now()
+
+
+def test_the_job_queue_chains_every_30_minutes_through_the_fall_back_day_via_the_database(settings):
+    """Each next run is computed from the previous one read back in UTC, as the dispatcher does (see test_dst.py)."""
+    from datetime import UTC
+
+    from sessions_app import jobqueue
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    job = api.add_job(
+        "No-op",
+        company="CRONUS",
+        ready=False,
+        weekdays=["mon-sun"],
+        starting_time=time(1),
+        ending_time=time(5),
+        minutes_between_runs=30,
+    )
+    planned = jobqueue.first_run(job, datetime(2026, 10, 25, 0, 0, tzinfo=BERLIN))
+    runs = []
+    while planned < datetime(2026, 10, 26, tzinfo=BERLIN):
+        runs.append(planned)
+        JobQueueEntry.objects.filter(pk=job.id).update(earliest_start=planned)
+        job = entry(job.id)
+        planned = jobqueue.next_run(job, now=job.earliest_start)
+    assert [f"{run.astimezone(BERLIN):%H:%M %Z}" for run in runs] == [
+        *["01:00 CEST", "01:30 CEST", "02:00 CEST", "02:30 CEST"],
+        *["02:00 CET", "02:30 CET", "03:00 CET", "03:30 CET", "04:00 CET", "04:30 CET", "05:00 CET"],
+    ]
+    instants = [run.astimezone(UTC) for run in runs]
+    assert {b - a for a, b in zip(instants, instants[1:])} == {timedelta(minutes=30)}

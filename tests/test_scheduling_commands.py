@@ -299,7 +299,7 @@ def test_job_queue_run_starts_a_background_session_and_respects_the_category():
     out = run("job_queue", "run", str(first.id))
     session = BackgroundSession.objects.get()
     assert out.splitlines() == [str(session.id), f"Session {session.id}: job {first.id} No-op in CRONUS"]
-    assert (session.status, session.mode, session.key) == ("queued", "background", f"job-{first.id}-1")
+    assert (session.status, session.mode, session.origin) == ("queued", "background", f"job:{first.id}:1")
     assert (entry(first.id).status, entry(first.id).session_id) == ("in_process", session.id)
     assert JobQueueLogEntry.objects.get().session_id == session.id and queued_tasks() == 1
 

@@ -83,7 +83,7 @@ def test_a_task_that_is_not_ready_never_runs_until_it_is_set_ready(cluster):
     assert api.set_task_ready(task_id)
     wait_task(task_id, "succeeded")
     assert not api.task_exists(task_id)
-    assert BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").count() == 1
+    assert BackgroundSession.objects.filter(origin__startswith=f"task:{task_id}:").count() == 1
 
 
 def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeunit_runs(cluster):
@@ -109,7 +109,7 @@ def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeu
     assert failure.status == "succeeded", failure.traceback
     assert failure.result["error_type"] == "sessions_app.exceptions.RetriableError"
     assert failure.result["params"]["log_id"] == log_id and failure.result["traceback"]
-    attempts = BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").exclude(pk=failure.id)
+    attempts = BackgroundSession.objects.filter(origin__startswith=f"task:{task_id}:").exclude(pk=failure.id)
     assert sorted(attempts.values_list("status", flat=True)) == ["failed"] * 4
     assert not Customer.objects.using("company_cronus").filter(no__startswith="RETRY-").exists()  # rolled back
     row = SessionLog.objects.using("company_cronus").get(id=log_id)
@@ -136,7 +136,7 @@ def test_tasks_survive_a_restart_of_the_whole_cluster(qcluster):
     qcluster.start()
     for task_id in pending:
         t = wait_task(task_id, "succeeded")
-        assert BackgroundSession.objects.filter(key__startswith=f"task-{task_id}-").count() == 1
+        assert BackgroundSession.objects.filter(origin__startswith=f"task:{task_id}:").count() == 1
         assert SessionLog.objects.using("company_cronus_uk").filter(session_id=t.session_id).count() == 1
     # The killed attempt is found lost, and the task is retried after its delay: never two at once.
     wait_until(lambda: task(running).status == "ready" and task(running).attempts == 1, timeout=60)
@@ -235,7 +235,7 @@ def test_an_entry_in_process_is_not_started_twice(cluster):
     for _ in range(5):
         dispatcher.run_once()  # a third dispatcher, beside the two in the workers
     wait_until(lambda: log_of(job.id).filter(status="success").exists(), timeout=WAIT)
-    assert BackgroundSession.objects.filter(key__startswith=f"job-{job.id}-").count() == 1
+    assert BackgroundSession.objects.filter(origin__startswith=f"job:{job.id}:").count() == 1
     assert entry(job.id).earliest_start > clock.now()
 
 

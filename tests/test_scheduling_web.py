@@ -184,7 +184,7 @@ def test_entry_actions_set_ready_on_hold_restart_and_run_now(clerk):
     assert entry(job.id).status == "on_hold"
 
     response = act(client, ENTRIES, "run_now", job.id)
-    session = BackgroundSession.objects.get(key=f"job-{job.id}-1")
+    session = BackgroundSession.objects.get(origin=f"job:{job.id}:1")
     assert session.status == "queued" and session.username == "clerk"
     assert entry(job.id).status == "in_process" and entry(job.id).session_id == session.id
     assert f'href="/sessions/{session.id}/"' in response.content.decode()
@@ -201,7 +201,7 @@ def test_run_now_inline_finishes_the_session_and_show_error_shows_the_traceback(
     fails = api.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=1)
     client = client_for(clerk)
     response = act(client, ENTRIES, "run_now_inline", who.id)
-    session = BackgroundSession.objects.get(key=f"job-{who.id}-1")
+    session = BackgroundSession.objects.get(origin=f"job:{who.id}:1")
     assert (session.status, session.mode, session.result) == ("succeeded", "inline", "clerk")
     assert f"Entry {who.id} ran inline in session {session.id}: succeeded" in messages_of(response)[0].replace(
         f'<a href="/sessions/{session.id}/">{session.id}</a>', str(session.id)
@@ -212,7 +212,7 @@ def test_run_now_inline_finishes_the_session_and_show_error_shows_the_traceback(
     assert "planned failure" in messages_of(response)[0]
     assert (
         entry(fails.id).last_outcome == "error"
-        and BackgroundSession.objects.get(key=f"job-{fails.id}-1").status == "failed"
+        and BackgroundSession.objects.get(origin=f"job:{fails.id}:1").status == "failed"
     )
     response = act(client, ENTRIES, "show_error", fails.id, who.id)
     html = response.content.decode()
@@ -405,8 +405,8 @@ def test_a_session_page_names_the_task_or_job_queue_entry_that_started_it(client
     task_id = api.create_task("No-op", company="CRONUS")
     job = api.add_job("No-op", company="CRONUS", description="Nightly count")
     dispatcher.run_once()
-    by_task = BackgroundSession.objects.get(key=f"task-{task_id}-1")
-    by_job = BackgroundSession.objects.get(key=f"job-{job.id}-1")
+    by_task = BackgroundSession.objects.get(origin=f"task:{task_id}:1")
+    by_job = BackgroundSession.objects.get(origin=f"job:{job.id}:1")
     forged = api.start_session("No-op", company="CRONUS", key="task-999999-1")
     page = client.get(f"/sessions/{by_task.id}/").content.decode()
     assert f"scheduled task {task_id}, attempt 1" in page

@@ -213,3 +213,79 @@ def record_failure(rec, session):
 def who_am_i(rec, session):
     """Return the user the session runs as."""
     return session.user.get_username() if session.user is not None else None
+
+
+# The session log never lies: codeunits that end in every awkward way.
+
+
+@codeunit(90030, "Commit Then Die", params=RowParameters, rerun_lost=True)
+def commit_then_die(rec, session):
+    """Write a row, then kill the worker right after the company commit, before the registry's finish record."""
+    import os
+    import signal
+
+    from django.db import transaction
+
+    _log(rec, session, result="committed, then the worker died")
+    transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL), using=session.alias)
+    return {"log_id": str(rec.log_id)}
+
+
+class ResultParameters(ParameterRecord):
+    log_id = Guid(default=uuid.uuid4)
+    kind = Text(20)
+
+
+@codeunit(90031, "Awkward Result", params=ResultParameters)
+def awkward_result(rec, session):
+    """Write a row, then return a result no registry can hold (or a 1 MB log line, or a dirty error)."""
+    _log(rec, session, result=rec.kind)
+    if rec.kind == "nan":
+        return {"ratio": float("nan")}
+    if rec.kind == "infinity":
+        return [float("inf")]
+    if rec.kind == "nul":
+        return {"text": "before\x00after"}
+    if rec.kind == "huge":
+        return "x" * (2 * 1024 * 1024)
+    if rec.kind == "log":
+        session.log("L" * (1024 * 1024))
+        return "logged"
+    if rec.kind == "dirty-error":
+        raise ValueError("NUL \x00 and a lone surrogate \udcff in the message")
+    if rec.kind == "5mb-error":
+        raise ValueError("E" * (5 * 1024 * 1024))
+    return "clean"
+
+
+class LoopKindParameters(ParameterRecord):
+    kind = Text(20, default="savepointless")
+
+
+@codeunit(90032, "Atomic Loop", params=LoopKindParameters)
+def atomic_loop(rec, session):
+    """Write rows for ever inside Django's own atomic bookkeeping, never calling check_stop()."""
+    from django.db import transaction
+
+    i = 0
+    session.log("looping")
+    while True:
+        i += 1
+        no = f"L{session.id}-{i}"[:20]
+        if rec.kind == "savepointless":
+            with transaction.atomic(savepoint=False):
+                Customer.objects.create(no=no, name=f"session {session.id}")
+                Customer.objects.filter(no=no).update(address="updated")
+        elif rec.kind == "bulk_create":
+            Customer.objects.bulk_create(
+                [Customer(no=f"{no}-{j}"[:20], name=f"session {session.id}") for j in range(20)]
+            )
+        elif rec.kind == "update_or_create":
+            Customer.objects.update_or_create(no=no, defaults={"name": f"session {session.id}"})
+        elif rec.kind == "stubborn":
+            # Swallows every error, the cancelled query's included: only ending the worker stops it.
+            try:
+                Customer.objects.create(no=no, name=f"session {session.id}")
+                time.sleep(0.01)
+            except Exception:  # noqa: S110
+                pass
