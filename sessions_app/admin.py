@@ -210,7 +210,13 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
         except UnknownCodeunit as e:
             self.message_user(request, str(e), messages.ERROR)
             return None
-        form = record_form(cu, request.POST if "apply" in request.POST else None, initial=session.params)
+        # Values a default factory made (a new GUID) are made anew for the re-run: not pre-filled.
+        initial = {
+            name: value
+            for name, value in session.params.items()
+            if name not in cu.params.fields or not callable(cu.params.fields[name].default)
+        }
+        form = record_form(cu, request.POST if "apply" in request.POST else None, initial=initial)
         if "apply" in request.POST and form.is_valid():
             params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
             try:

@@ -381,6 +381,11 @@ def _resolve_in_thread(session_id: int) -> None:
     # A savepoint rolled back inside a transaction that is still open: wait for that transaction to end.
     deadline = time.monotonic() + RESOLVE_FOR
     try:
+        awaits = _registry().filter(pk=session_id).values_list("awaits", flat=True).first() or []
+        if not all(fenceable(alias) for alias in awaits):
+            # No fence to read on such an alias: dropped callbacks are taken for a rollback.
+            _registry().cancel_pending(session_id, "the caller's on-commit callbacks were dropped (a rollback)")
+            return
         while resolve_pending(session_id) is None and time.monotonic() < deadline:
             if not _registry().filter(pk=session_id, status=Status.PENDING).exists():
                 return

@@ -88,7 +88,7 @@ def add_job(
         description=str(description)[:250],
         codeunit_id=prepared.codeunit.id,
         codeunit_name=prepared.codeunit.name,
-        params=prepared.record.to_json(),
+        params=prepared.record.to_json(generated=False),
         timeout=prepared.timeout,
         status=JobStatus.READY if ready else JobStatus.ON_HOLD,
         earliest_start=clock.aware(earliest_start, "earliest_start"),

@@ -61,6 +61,8 @@ class Field:
         field = self.make_formfield(required=self.required, label=self.label or None, help_text=self.help_text)
         if self.default is not _MISSING and not callable(self.default):
             field.initial = self.default
+        elif callable(self.default):
+            field.widget.attrs.setdefault("placeholder", "a new value for each run when left empty")
         return field
 
     def make_formfield(self, **kwargs) -> forms.Field:  # pragma: no cover - abstract
@@ -235,6 +237,11 @@ class ParameterRecord:
             data = {name: data.__dict__.get(name) for name in cls.fields}
         record = cls.__new__(cls)
         record.__dict__.update(cls._clean(data))
+        # Values a default factory made (a new GUID): a stored record leaves them out, so each run makes its own.
+        given = data or {}
+        record._generated = frozenset(
+            name for name, field in cls.fields.items() if callable(field.default) and given.get(name) in (None, "")
+        )
         return record
 
     @classmethod
@@ -259,9 +266,16 @@ class ParameterRecord:
             raise RecordValidationError(errors)
         return values
 
-    def to_json(self) -> dict[str, Any]:
-        """Return the record as a JSON-able dict (GUIDs, decimals and dates as strings)."""
-        return {name: field.to_json(getattr(self, name, None)) for name, field in self.fields.items()}
+    def to_json(self, *, generated: bool = True) -> dict[str, Any]:
+        """Return the record as a JSON-able dict (GUIDs, decimals and dates as strings).
+
+        ``generated=False`` leaves out the values a default factory made, for a
+        record stored to run later or again (a job queue entry, a task).
+        """
+        skip = getattr(self, "_generated", frozenset()) if not generated else frozenset()
+        return {
+            name: field.to_json(getattr(self, name, None)) for name, field in self.fields.items() if name not in skip
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ParameterRecord":

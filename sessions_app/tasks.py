@@ -76,7 +76,7 @@ def create_task(
         failure_codeunit_id=failure.id if failure else None,
         failure_codeunit_name=failure.name if failure else "",
         company=prepared.company.name,
-        params=prepared.record.to_json(),
+        params=prepared.record.to_json(generated=False),
         user=prepared.user,
         username=prepared.user.get_username() if prepared.user is not None else "",
         timeout=prepared.timeout,

@@ -520,3 +520,21 @@ def test_the_job_queue_chains_every_30_minutes_through_the_fall_back_day_via_the
     ]
     instants = [run.astimezone(UTC) for run in runs]
     assert {b - a for a, b in zip(instants, instants[1:])} == {timedelta(minutes=30)}
+
+
+def test_stored_parameters_leave_out_generated_defaults_so_every_run_makes_its_own():
+    import uuid
+
+    from sessions_app.demo.models import SessionLog
+
+    job = api.add_job("Insert Row", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=1)
+    assert JobQueueEntry.objects.get(pk=job.id).params == {"result": ""}  # no log_id: a new GUID per run
+    first = api.run_job_now(job.id, debug=True)
+    JobQueueEntry.objects.filter(pk=job.id).update(status="ready")
+    second = api.run_job_now(job.id, debug=True)
+    assert (first.status, second.status) == ("succeeded", "succeeded"), (first.error, second.error)
+    assert first.params["log_id"] != second.params["log_id"]
+    assert SessionLog.objects.using("company_cronus").count() == 2
+    given = str(uuid.uuid4())
+    task_id = api.create_task("Insert Row", company="CRONUS", params={"log_id": given}, ready=False)
+    assert ScheduledTask.objects.get(pk=task_id).params == {"log_id": given, "result": ""}
