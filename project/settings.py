@@ -25,7 +25,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "sessions_app",
-    "sessions_app.demo",
+    "demo",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -82,6 +83,8 @@ LOGIN_URL = "admin:login"
 SESSIONS_DEBUG = os.environ.get("SESSIONS_DEBUG", "0") == "1"
 SESSIONS_BROKER = os.environ.get("SESSIONS_BROKER", "orm")  # "orm" or "redis"
 SESSIONS_DEMO_SLEEP = float(os.environ.get("SESSIONS_DEMO_SLEEP", "3"))
+# The benchmark's bare django-q2 baseline is the only plain task this project lets a worker run.
+SESSIONS_ALLOWED_TASKS = ("sessions_app.runner.execute", "bench.benchmark.noop")
 
 _q_cluster = {
     "name": "sessions",

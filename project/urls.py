@@ -6,5 +6,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="sessions_app:dashboard", permanent=False)),
     path("admin/", admin.site.urls),
     path("sessions/", include("sessions_app.urls")),
-    path("demo/", include("sessions_app.demo.urls")),
+    path("demo/", include("demo.urls")),
 ]

@@ -86,8 +86,8 @@ class AppSettings:
 
     @property
     def ALLOWED_TASKS(self) -> tuple[str, ...]:
-        """Functions a worker may run from the queue: the session runner and the benchmark's baseline."""
-        return tuple(self._get("ALLOWED_TASKS", ("sessions_app.runner.execute", "sessions_app.bench.noop")))
+        """Functions a worker may run from the queue: the session runner (a project may add its own)."""
+        return tuple(self._get("ALLOWED_TASKS", ("sessions_app.runner.execute",)))
 
     @property
     def REQUEUE_AFTER(self) -> timedelta:

@@ -10,6 +10,7 @@ from django.test import override_settings
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
+from demo.models import Customer, SessionLog
 from sessions_app import queue
 from sessions_app.api import (
     get_session,
@@ -20,7 +21,6 @@ from sessions_app.api import (
     wait_session,
 )
 from sessions_app.companies import use_company
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import SessionNotFound, SessionStartError, SessionWaitTimeout
 from sessions_app.models import BackgroundSession, CompanyAccess, SessionEvent
 from tests.conftest import queued_tasks, wait_until

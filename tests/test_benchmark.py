@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sessions_app.bench import Round, percentile, summarise
+from bench.benchmark import Round, percentile, summarise
 from tests.conftest import BASE_DIR
 
 

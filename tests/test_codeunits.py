@@ -2,8 +2,8 @@
 
 import pytest
 
+from demo.codeunits import WorksParameters, the_works
 from sessions_app.codeunits import Registry, codeunit, get_codeunit, registry
-from sessions_app.demo.codeunits import WorksParameters, the_works
 from sessions_app.exceptions import CodeunitRegistrationError, UnknownCodeunit
 
 

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connections
 
+from demo.models import Customer, SessionLog
 from sessions_app.companies import all_companies, current_company, get_company, use_company
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import NoCurrentCompany, UnknownCompany
 from sessions_app.models import BackgroundSession
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from demo.models import SessionLog
 from sessions_app.api import request_stop, start_session, wait_session
-from sessions_app.demo.models import SessionLog
 from sessions_app.models import BackgroundSession, SessionEvent
 from tests.conftest import wait_until
 

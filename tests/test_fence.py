@@ -15,9 +15,9 @@ import uuid
 import pytest
 from django.db import connections, transaction
 
+from demo.models import Customer, SessionLog
 from sessions_app import api
 from sessions_app.conf import app_settings
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.models import BackgroundSession, SessionEvent, SessionFence
 from tests.conftest import vendor, wait_until
 

@@ -7,10 +7,10 @@ from django.contrib.auth.models import User
 from django.db import connections, transaction
 from django.utils import timezone
 
+from demo.models import Customer, SessionLog
 from sessions_app import queue
 from sessions_app.api import run_codeunit, start_session, wait_session
 from sessions_app.companies import use_company
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.models import BackgroundSession, SessionEvent
 from tests.conftest import wait_until
 

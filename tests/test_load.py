@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from demo.models import SessionLog
 from sessions_app.companies import all_companies
-from sessions_app.demo.models import SessionLog
 from sessions_app.models import BackgroundSession, SessionEvent
 from tests.conftest import BASE_DIR, wait_until
 

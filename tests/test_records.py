@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from sessions_app.demo.codeunits import WorksParameters
+from demo.codeunits import WorksParameters
 from sessions_app.exceptions import RecordValidationError
 from tests.testapp.codeunits import EveryTypeParameters
 

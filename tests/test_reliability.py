@@ -7,9 +7,9 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from demo.models import SessionLog
 from sessions_app import queue
 from sessions_app.api import start_session, try_start_session, wait_session
-from sessions_app.demo.models import SessionLog
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, SessionEvent
 from tests.conftest import queued_tasks, wait_until

@@ -525,7 +525,7 @@ def test_the_job_queue_chains_every_30_minutes_through_the_fall_back_day_via_the
 def test_stored_parameters_leave_out_generated_defaults_so_every_run_makes_its_own():
     import uuid
 
-    from sessions_app.demo.models import SessionLog
+    from demo.models import SessionLog
 
     job = api.add_job("Insert Row", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=1)
     assert JobQueueEntry.objects.get(pk=job.id).params == {"result": ""}  # no log_id: a new GUID per run

@@ -14,8 +14,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from demo.models import Customer, SessionLog
 from sessions_app import api, dispatcher
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import JobQueueError
 from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
 from tests import clock

@@ -7,9 +7,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from demo.models import Customer
 from sessions_app.api import run_codeunit, start_session
 from sessions_app.companies import use_company
-from sessions_app.demo.models import Customer
 from sessions_app.models import BackgroundSession, CompanyAccess
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]

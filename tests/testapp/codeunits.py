@@ -6,8 +6,8 @@ import uuid
 
 from django.utils import timezone
 
+from demo.models import Customer, SessionLog
 from sessions_app.codeunits import codeunit
-from sessions_app.demo.models import Customer, SessionLog
 from sessions_app.exceptions import RetriableError
 from sessions_app.records import Boolean, Code, Date, Decimal, Guid, Integer, ParameterRecord, Text
 

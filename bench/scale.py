@@ -9,10 +9,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from .bench import POPULATED_CODEUNIT
-from .companies import all_companies
-from .conf import app_settings
-from .models import BackgroundSession, Status
+from sessions_app.companies import all_companies
+from sessions_app.conf import app_settings
+from sessions_app.models import BackgroundSession, Status
+
+from .benchmark import POPULATED_CODEUNIT
 
 BATCH = 10_000
 

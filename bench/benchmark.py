@@ -26,10 +26,10 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from .api import start_session
-from .companies import all_companies, use_company
-from .conf import app_settings
-from .models import BackgroundSession, SessionEvent, Status
+from sessions_app.api import start_session
+from sessions_app.companies import all_companies, use_company
+from sessions_app.conf import app_settings
+from sessions_app.models import BackgroundSession, SessionEvent, Status
 
 NOOP_CODEUNIT = 50190
 INSERT_CODEUNIT = 50191
@@ -169,7 +169,7 @@ class Benchmark:
         t0 = time.perf_counter()
         for _ in range(n):
             t = time.perf_counter()
-            last = async_task("sessions_app.bench.noop", group=group, save=True)
+            last = async_task("bench.benchmark.noop", group=group, save=True)
             start_ms.append((time.perf_counter() - t) * 1000)
         tasks = Task.objects.using(app_settings.REGISTRY_ALIAS).filter(group=group)
         # django-q2 keeps only the newest 250 results (save_limit), so "done" is:
@@ -243,9 +243,10 @@ class Benchmark:
 
     def scheduled(self, cluster: Cluster, n: int = 50, spacing: float = 0.05) -> Round:
         """Tasks due ``spacing`` seconds apart: how long after its ``not_before`` each one starts."""
+        from sessions_app.api import create_task
+        from sessions_app.models import ScheduledTask
+
         from . import clock
-        from .api import create_task
-        from .models import ScheduledTask
 
         first = clock.now() + timedelta(seconds=1)
         ids = [

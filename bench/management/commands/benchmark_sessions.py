@@ -6,9 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 
-from sessions_app.bench import KINDS, WRITES_PER_SESSION, Benchmark, Cluster, summarise
-
-from ._base import SessionsCommand, bad_input, isatty, positive_int
+from bench.benchmark import KINDS, WRITES_PER_SESSION, Benchmark, Cluster, summarise
+from sessions_app.management.commands._base import SessionsCommand, bad_input, isatty, positive_int
 
 
 class Command(SessionsCommand):
@@ -58,7 +57,7 @@ class Command(SessionsCommand):
 
         scale = {}
         if options["populate"]:
-            from sessions_app.scale import populate, render_times
+            from bench.scale import populate, render_times
 
             created = populate(options["populate"], active=1000, progress=not quiet and isatty(self.stdout))
             say(f"Registry: {created['total']:,} sessions ({created['created']:,} added)")
@@ -105,7 +104,7 @@ class Command(SessionsCommand):
         if options["out"]:
             Path(options["out"]).write_text(json.dumps(results, indent=2))
         if options["plot"]:
-            from sessions_app.plot import plot
+            from bench.plot import plot
 
             plot([results, *[json.loads(Path(p).read_text()) for p in options["compare"]]], options["plot"])
         if quiet:

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo.models import Customer, Vendor
 from sessions_app.api import add_job
 from sessions_app.companies import all_companies, use_company
-from sessions_app.demo.models import Customer, Vendor
 from sessions_app.models import JobQueueEntry
 
 CUSTOMERS = [

@@ -58,18 +58,3 @@ def report_failure(rec, session):
         return None
     session.log(f"Task {task.id} ({task.codeunit_name}) failed: {task.error_message}")
     return {"task": task.id, "error_type": task.error_type, "error": task.error_message}
-
-
-@codeunit(50190, "Benchmark No-op")
-def benchmark_noop(rec, session):
-    """Do nothing: what a session costs by itself (manage.py benchmark_sessions)."""
-    return None
-
-
-@codeunit(50191, "Benchmark Insert")
-def benchmark_insert(rec, session):
-    """Insert one row in the session's company (manage.py benchmark_sessions)."""
-    now = timezone.now()
-    SessionLog.objects.create(
-        session_id=session.id, result="benchmark", start_time=now, stop_time=now, elapsed=now - now
-    )

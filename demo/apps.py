@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class DemoConfig(AppConfig):
     """The seed's business data: customers, vendors and the session log, per company."""
 
-    name = "sessions_app.demo"
+    name = "demo"
     label = "demo"
     verbose_name = "Demo business data"
     default_auto_field = "django.db.models.BigAutoField"
