@@ -1,5 +1,9 @@
 """Hand a session to django-q2: one small signed task carrying only the session id.
 
+With ``brokers.py`` this is the only module that uses names django-q2 does not
+document (``SignedPackage``, ``humanhash``, ``OrmQ``, ``list_key``); each one is
+pinned down by ``tests/test_django_q2_contract.py``.
+
 ``async_task`` is not used: with the ORM broker it closes "stale" connections,
 which can silently end a caller's open transaction on a company alias. Here
 the ORM broker's queue row is written through the registry's own connection,
