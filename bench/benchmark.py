@@ -45,7 +45,7 @@ def noop():
 
 def _queue_size() -> int:
     """Tasks in the queue, delivered or not (an ORM queue row stays until it is acknowledged)."""
-    from . import queue
+    from sessions_app import queue
 
     if queue.uses_orm_broker():
         from django_q.models import OrmQ
@@ -243,10 +243,9 @@ class Benchmark:
 
     def scheduled(self, cluster: Cluster, n: int = 50, spacing: float = 0.05) -> Round:
         """Tasks due ``spacing`` seconds apart: how long after its ``not_before`` each one starts."""
-        from sessions_app.api import create_task
-        from sessions_app.models import ScheduledTask
-
-        from . import clock
+        from sessions_app.scheduling import clock
+        from sessions_app.scheduling.api import create_task
+        from sessions_app.scheduling.models import ScheduledTask
 
         first = clock.now() + timedelta(seconds=1)
         ids = [
@@ -267,7 +266,7 @@ class Benchmark:
     def _cleanup(self, ids):
         SessionEvent.objects.filter(session_id__gte=ids[0], session_id__lte=ids[-1]).delete()
         BackgroundSession.objects.filter(id__gte=ids[0], id__lte=ids[-1]).delete()
-        from .demo.models import SessionLog
+        from demo.models import SessionLog
 
         with use_company(self.company):
             SessionLog.objects.filter(result="benchmark").delete()
@@ -286,7 +285,7 @@ class Benchmark:
         """Single-row transactions per second on the company database, as a session's insert does them."""
         from django.db import transaction
 
-        from .demo.models import SessionLog
+        from demo.models import SessionLog
 
         with use_company(self.company) as company:
             alias = company.alias

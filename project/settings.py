@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "sessions_app",
+    "sessions_app.scheduling",
     "demo",
     "bench",
 ]

@@ -319,6 +319,3 @@ if admin.site.is_registered(User):
 @admin.register(User)
 class SessionsUserAdmin(UserAdmin):
     inlines = [*UserAdmin.inlines, CompanyAccessInline]
-
-
-from . import schedule_admin  # noqa: E402,F401

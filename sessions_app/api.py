@@ -45,25 +45,15 @@ __all__ = [
     "wait_session",
     "is_session_active",
     "get_session",
+    "prepare_start",
     "stop_session",
     "request_stop",
     "rerun_session",
-    "create_task",
-    "set_task_ready",
-    "task_exists",
-    "cancel_task",
-    "get_task",
-    "add_job",
-    "get_job",
-    "set_job_ready",
-    "set_job_on_hold",
-    "restart_job",
-    "run_job_now",
 ]
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedStart:
     codeunit: Codeunit
     company: Company
     record: ParameterRecord
@@ -71,8 +61,11 @@ class _Prepared:
     user: Any
 
 
-def _prepare(codeunit, company, params, timeout, user) -> _Prepared:
-    """Validate a start request; raise ``SessionStartError`` naming the first bad part."""
+def prepare_start(codeunit, company=None, params=None, timeout=None, user=None) -> PreparedStart:
+    """Validate a start request without starting anything; raise ``SessionStartError`` naming the first bad part.
+
+    For layers that start sessions later (a scheduler): what ``start_session`` would check now.
+    """
     try:
         cu = registry.get(codeunit)
     except UnknownCodeunit as e:
@@ -109,10 +102,10 @@ def _prepare(codeunit, company, params, timeout, user) -> _Prepared:
             raise SessionStartError(
                 "permission_denied", f"User {user.get_username()!r} may not work in company {company.name!r}."
             )
-    return _Prepared(cu, company, record, timeout, user)
+    return PreparedStart(cu, company, record, timeout, user)
 
 
-def _new_session(p: _Prepared, *, mode: str, status: str, key: str | None) -> BackgroundSession:
+def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -> BackgroundSession:
     return BackgroundSession(
         codeunit_id=p.codeunit.id,
         codeunit_name=p.codeunit.name,
@@ -159,7 +152,7 @@ def start_session(
     Raise ``SessionStartError`` (``.reason``) when it cannot start; nothing is
     written or enqueued then.
     """
-    prepared = _prepare(codeunit, company, params, timeout, user)
+    prepared = prepare_start(codeunit, company, params, timeout, user)
     _refuse_inside_registry_transaction()
     if key is not None:
         if not isinstance(key, str) or not 0 < len(key) <= 200:
@@ -397,7 +390,7 @@ def _resolve_in_thread(session_id: int) -> None:
 
 
 def _run_inline(
-    p: _Prepared, *, key: str | None = None, origin: str | None = None
+    p: PreparedStart, *, key: str | None = None, origin: str | None = None
 ) -> tuple[BackgroundSession, BaseException | None]:
     _refuse_inside_registry_transaction()
     session = _new_session(p, mode=Mode.INLINE, status=Status.QUEUED, key=key)
@@ -419,7 +412,7 @@ def run_codeunit(codeunit, *, company=None, params=None, user=None, raise_errors
     codeunit raises, the failure is recorded and the exception re-raised, or,
     with ``raise_errors=False``, the failed session is returned.
     """
-    prepared = _prepare(codeunit, company, params, None, user)
+    prepared = prepare_start(codeunit, company, params, None, user)
     session, error = _run_inline(prepared)
     if error is not None and raise_errors:
         raise error
@@ -564,9 +557,3 @@ def rerun_session(session_id, *, user=None, params=None, debug: bool = False) ->
     return start_session(
         original.codeunit_id, company=original.company, params=values, timeout=original.timeout, user=user, debug=debug
     )
-
-
-# The task scheduler and the job queue run their sessions through this module;
-# their functions are part of the one door.
-from .jobqueue import add_job, get_job, restart_job, run_job_now, set_job_on_hold, set_job_ready  # noqa: E402
-from .tasks import cancel_task, create_task, get_task, set_task_ready, task_exists  # noqa: E402

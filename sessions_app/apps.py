@@ -15,8 +15,6 @@ class SessionsConfig(AppConfig):
 
         from django_q.signals import post_spawn
 
-        from . import dispatcher
         from .maintenance import start_in_worker
 
         post_spawn.connect(start_in_worker, dispatch_uid="sessions_app.maintenance")
-        post_spawn.connect(dispatcher.start_in_worker, dispatch_uid="sessions_app.dispatcher")

@@ -77,6 +77,12 @@ def is_company_scoped(model) -> bool:
     return bool(getattr(model, "company_scoped", False))
 
 
+def _moved_model(app_label: str, model_name: str):
+    """The current model of a table an older migration made under another app (its table name kept)."""
+    table = f"{app_label}_{model_name}".lower()
+    return next((m for m in apps.get_models() if m._meta.db_table.lower() == table), None)
+
+
 def is_fence(model) -> bool:
     return bool(getattr(model, "fence_model", False))
 
@@ -127,7 +133,7 @@ class CompanyRouter:
             try:
                 model = apps.get_model(app_label, model_name)
             except LookupError:
-                model = hints.get("model")
+                model = _moved_model(app_label, model_name) or hints.get("model")
         if model is not None and is_fence(model):
             # Beside the data it fences: every company database, and default for callers' transactions there.
             return db in company_aliases() or db == "default"

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 
 from django.utils import timezone
 
-from . import storable
+from . import origins, storable
 from .conf import app_settings
 from .exceptions import SessionStopped
 from .models import BackgroundSession, SessionEvent
@@ -57,17 +57,24 @@ class SessionContext:
         return f"<SessionContext {self.id} {self._session.codeunit_name!r} in {self.company!r}>"
 
     @property
+    def origin(self):
+        """What started this session, as the layer that started it resolves it (``origins``), or ``None``.
+
+        A scheduled task's attempt or failure codeunit gets its ``ScheduledTask``,
+        a job queue entry's run its ``JobQueueEntry``.
+        """
+        if not hasattr(self, "_origin"):
+            self._origin = origins.resolve(self._session)
+        return self._origin
+
+    @property
     def failed_task(self):
         """In a task's failure codeunit: the ``ScheduledTask`` that failed, else ``None``.
 
         Its ``params``, ``error_message``, ``error_type`` and ``error_traceback``
         say what was tried and how the last attempt failed.
         """
-        if not hasattr(self, "_failed_task"):
-            from .models import ScheduledTask
-
-            self._failed_task = ScheduledTask.objects.filter(failure_session_id=self.id).first()
-        return self._failed_task
+        return self.origin if (self._session.origin or "").endswith(":failure") else None
 
     def progress(self, done: int, total: int | None = None, message: str = "") -> None:
         """Record how far the codeunit has got; cheap to call in a loop."""

@@ -114,20 +114,3 @@ class RetriableError(SessionError):
     The task is retried with a growing delay (``SESSIONS_TASK_MAX_RETRIES``);
     any other error runs its failure codeunit at once.
     """
-
-
-class TaskNotFound(SessionError):
-    def __init__(self, task_id: Any):
-        self.task_id = task_id
-        super().__init__(f"Scheduled task {task_id!r} does not exist.")
-
-
-class JobQueueError(SessionError):
-    """A job queue entry is unknown, or cannot be changed now; ``reason`` says which.
-
-    One of ``not_found``, ``in_process``, ``category_busy``, ``permission_denied``, ``not_started``.
-    """
-
-    def __init__(self, message: str, reason: str = "not_found"):
-        self.reason = reason
-        super().__init__(message)

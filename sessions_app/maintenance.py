@@ -1,10 +1,10 @@
 """Housekeeping the cluster does by itself: sessions whose worker died, callers' commits, old rows.
 
 Every django-q2 worker process runs ``MaintenanceThread`` (started on
-django-q2's ``post_spawn`` signal), so no extra daemon or schedule is needed
-and a check runs every few seconds while any worker lives; its first pass
-comes at once, so a worker spawned to replace one that died settles that
-worker's session within a second. Each step is decided by the company's
+django-q2's ``post_spawn`` signal), so no extra daemon or schedule is needed;
+one worker per cluster leads (``leader.py``) and checks every few seconds
+while it lives. Each new worker's first pass comes at once, so a worker
+spawned to replace one that died settles that worker's session within a second. Each step is decided by the company's
 fence and written as a conditional update, so several workers doing it at
 once is harmless.
 """
@@ -21,12 +21,12 @@ from datetime import timedelta
 from django.db import connections
 from django.utils import timezone
 
-from . import fence, runner
+from . import fence, leader, runner, signals
 from .codeunits import registry
 from .companies import all_companies, get_company
 from .conf import app_settings
 from .exceptions import SessionStartError, UnknownCodeunit, UnknownCompany
-from .models import BackgroundSession, JobQueueLogEntry, Mode, ScheduledTask, SessionEvent, Status, TaskStatus
+from .models import BackgroundSession, Mode, SessionEvent, Status
 
 logger = logging.getLogger("sessions_app")
 
@@ -294,14 +294,11 @@ def prune(older_than: timedelta) -> int:
         total += _sessions().filter(pk__in=ids).delete()[1].get(BackgroundSession._meta.label, 0)
 
 
-def prune_schedule(older_than: timedelta) -> int:
-    """Delete finished scheduled tasks and job queue log entries older than ``now - older_than``."""
-    cutoff = timezone.now() - older_than
-    finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
-    tasks = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
-    logs = JobQueueLogEntry.objects.using(app_settings.REGISTRY_ALIAS)
-    deleted = tasks.filter(status__in=finished, finished_at__lt=cutoff).delete()[0]
-    return deleted + logs.filter(finished_at__lt=cutoff).delete()[0]
+def prune_others(older_than: timedelta, *, robust: bool = True) -> int:
+    """Ask the layers built on sessions (the ``prune`` signal) to delete their own finished rows; return how many."""
+    send = signals.prune.send_robust if robust else signals.prune.send
+    replies = send(sender=BackgroundSession, older_than=older_than)
+    return sum(count for _, count in replies if isinstance(count, int))
 
 
 def prune_fences(older_than: timedelta) -> int:
@@ -328,7 +325,7 @@ def run_once(prune_now: bool = False) -> dict:
     days = app_settings.RETENTION_DAYS
     if prune_now and days is not None:
         done["pruned"] = prune(timedelta(days=days))
-        prune_schedule(timedelta(days=days))
+        prune_others(timedelta(days=days))
         prune_fences(timedelta(days=days))
     return done
 
@@ -339,16 +336,22 @@ class MaintenanceThread(threading.Thread):
         self.last_prune = 0.0
 
     def run(self):
+        first = True
         while True:
-            # The first pass comes at once: a worker spawned to replace one that died settles its session now.
+            # The first pass comes at once in every new worker: one spawned to replace a worker that
+            # died settles that worker's session now. After it, only the cluster's leader looks.
             try:
-                prune_now = time.monotonic() - self.last_prune >= PRUNE_EVERY
-                run_once(prune_now=prune_now)
-                if prune_now:
-                    self.last_prune = time.monotonic()
+                if first:
+                    settle_running()
+                elif leader.leadership().held():
+                    prune_now = time.monotonic() - self.last_prune >= PRUNE_EVERY
+                    run_once(prune_now=prune_now)
+                    if prune_now:
+                        self.last_prune = time.monotonic()
             except Exception:
                 logger.exception("sessions maintenance failed; trying again")
                 connections.close_all()
+            first = False
             time.sleep(app_settings.MAINTENANCE_INTERVAL)
 
 

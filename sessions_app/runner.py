@@ -104,7 +104,10 @@ def execute_claimed(session: BackgroundSession, *, in_worker: bool = False) -> B
 
     token = _running.set(context)
     try:
-        with use_company(company), watched(context, session, company.alias, may_exit=in_worker) as job:
+        with (
+            use_company(company),
+            watched(context, session, company.alias, may_exit=in_worker, record_stop=record_stop) as job,
+        ):
             result = _run_and_commit(cu, record, context, job)
     except BaseException as e:
         status, error = _failure(session, context, e)
@@ -177,7 +180,7 @@ def stop_outcome(session_id: int, reason: str, timeout, *, ended_worker: bool = 
     return Status.STOPPED, f"Stopped{who}{why}{how}; rolled back."
 
 
-def record_stop(context: SessionContext, reason: str, *, ended_worker: bool = False) -> None:
+def record_stop(context: SessionContext, reason: str, *, ended_worker: bool = True) -> None:
     """Record a stop the watcher enforces by ending the worker (the commit gate is shut: nothing can commit)."""
     session = context._session
     if reason not in ("timed_out", "stopped"):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import job_views, views
+from . import views
 
 app_name = "sessions_app"
 
@@ -10,7 +10,6 @@ urlpatterns = [
     path("company/", views.switch_company, name="switch_company"),
     path("codeunits/", views.codeunit_list, name="codeunits"),
     path("codeunits/<int:codeunit_id>/start/", views.codeunit_start, name="start"),
-    path("jobs/", job_views.jobs, name="jobs"),
     path("<int:session_id>/", views.session_detail, name="session"),
     path("<int:session_id>/live/", views.session_live, name="session_live"),
     path("<int:session_id>/status.json", views.session_status, name="session_status"),

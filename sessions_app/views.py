@@ -13,10 +13,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import api
+from . import api, origins
 from .access import can_access, visible_company_filter
 from .codeunits import registry
-from .dispatcher import origin
 from .exceptions import SessionStartError, UnknownCodeunit
 from .forms import StartOptionsForm, record_form
 from .middleware import SESSION_KEY
@@ -100,7 +99,9 @@ def dashboard_table(request):
 @require_GET
 def session_detail(request, session_id: int):
     session = _session_or_404(request, session_id)
-    return render(request, "sessions_app/session.html", {**_session_context(session), "origin": origin(session)})
+    return render(
+        request, "sessions_app/session.html", {**_session_context(session), "origin": origins.describe(session)}
+    )
 
 
 @login_required

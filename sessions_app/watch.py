@@ -46,8 +46,9 @@ IDLE, CODEUNIT, COMMITTING = "idle", "codeunit", "committing"
 class Job:
     """One watched session."""
 
-    def __init__(self, context, session, raw_connection, may_exit: bool):
+    def __init__(self, context, session, raw_connection, may_exit: bool, record_stop=None):
         self.context = context
+        self.record_stop = record_stop  # writes the outcome before the worker is ended
         self.session_id = session.id
         self.deadline = session.started_at + session.timeout
         self.raw_connection = raw_connection
@@ -141,8 +142,6 @@ def _cancel_query(job: Job) -> None:
 
 def _end_worker(job: Job) -> None:
     """With the commit gate shut: record the outcome, then end this process (its transaction dies with it)."""
-    from .runner import record_stop
-
     reason = job.context.stop_reason
     logger.warning(
         "session=%s did not return within %ss of %s: ending worker process %s",
@@ -152,7 +151,8 @@ def _end_worker(job: Job) -> None:
         os.getpid(),
     )
     try:
-        record_stop(job.context, reason, ended_worker=True)
+        if job.record_stop is not None:
+            job.record_stop(job.context, reason)
     except Exception:
         # The cluster settles it from the company's fence once this process is gone.
         logger.exception("session=%s: could not record the stop before ending the worker", job.session_id)
@@ -175,15 +175,16 @@ def watcher() -> Watcher:
 
 
 @contextmanager
-def watched(context, session, alias: str, *, may_exit: bool = False):
+def watched(context, session, alias: str, *, may_exit: bool = False, record_stop=None):
     """Watch the block; yield the ``Job`` whose ``phase`` and ``gate`` the runner sets.
 
     ``may_exit``: the process is a django-q2 worker that may be ended when the
-    codeunit does not stop in time (never an inline caller's process).
+    codeunit does not stop in time (never an inline caller's process), after
+    ``record_stop(context, reason)`` has written the outcome.
     """
     conn = connections[alias]
     conn.ensure_connection()
-    job = Job(context, session, conn.connection, may_exit=may_exit)
+    job = Job(context, session, conn.connection, may_exit=may_exit, record_stop=record_stop)
     w = watcher()
     w.add(job)
     try:

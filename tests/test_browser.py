@@ -128,7 +128,7 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
 def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_outcome_live(cluster, operator, page):
     from playwright.sync_api import expect
 
-    from sessions_app.api import add_job
+    from sessions_app.scheduling.api import add_job
 
     job = add_job(
         "Count Customers",
@@ -144,7 +144,7 @@ def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_ou
     expect(row.locator(".next-run")).to_have_text("")
 
     admin = page.context.new_page()
-    admin.goto("/admin/sessions_app/jobqueueentry/")
+    admin.goto("/admin/sessions_scheduling/jobqueueentry/")
     admin.check(f"input[name=_selected_action][value='{job.id}']")
     admin.select_option("select[name=action]", "set_ready")
     admin.click("button[name=index]")

@@ -208,7 +208,7 @@ AT_MOST_SECONDS = "must be a positive number of seconds, at most 86399999913600"
 
 
 def scheduling_rows():
-    from sessions_app.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
+    from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
 
     models = (BackgroundSession, ScheduledTask, JobQueueEntry, JobQueueLogEntry)
     return [sorted(model.objects.values_list("id", flat=True)) for model in models]
@@ -251,14 +251,14 @@ def test_absurd_numbers_exit_2_with_a_one_line_message_and_write_nothing(args, m
 
     from django.utils import timezone
 
-    from sessions_app import api
+    from sessions_app.scheduling import api as scheduling
 
     long_ago = timezone.now() - timedelta(days=400)
     BackgroundSession.objects.create(
         codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status="succeeded", finished_at=long_ago
     )
-    api.create_task("No-op", company="CRONUS", ready=False)
-    api.add_job("No-op", company="CRONUS", ready=False)
+    scheduling.create_task("No-op", company="CRONUS", ready=False)
+    scheduling.add_job("No-op", company="CRONUS", ready=False)
     before = scheduling_rows()
     result = manage(*args)
     assert result.returncode == 2, result.stderr

@@ -13,7 +13,7 @@ means here:
   for) and 11 on the autumn day (02:00 and 02:30 come twice on the wall clock, once CEST, once CET).
 
 The schedule is computed by the pure functions ``Recurrence.first_at_or_after`` and ``Recurrence.next_after``
-(``sessions_app.jobqueue.first_run`` / ``next_run`` call them, with the previous run read back from the
+(``sessions_app.scheduling.jobqueue.first_run`` / ``next_run`` call them, with the previous run read back from the
 database in UTC).
 """
 
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import override_settings
 
-from sessions_app.recurrence import Recurrence
+from sessions_app.scheduling.recurrence import Recurrence
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)

@@ -19,6 +19,7 @@ from demo.models import Customer, SessionLog
 from sessions_app import api
 from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, SessionEvent, SessionFence
+from sessions_app.scheduling import api as scheduling
 from tests.conftest import vendor, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases="__all__")]
@@ -203,8 +204,8 @@ def test_on_commit_survives_another_callback_of_the_caller_that_raises(cluster):
 
 
 def test_a_callers_key_never_meets_a_schedulers_origin(cluster):
-    task_id = api.create_task("Insert Row", company="CRONUS")
-    task_session = wait_until(lambda: api.get_task(task_id).session_id, timeout=WAIT)
+    task_id = scheduling.create_task("Insert Row", company="CRONUS")
+    task_session = wait_until(lambda: scheduling.get_task(task_id).session_id, timeout=WAIT)
     origin = row(task_session).origin
     assert origin == f"task:{task_id}:1"
     mine = set()

@@ -182,11 +182,12 @@ times = st.none() | st.times()
 @SETTINGS
 @given(cron=crons)
 def test_cron_expressions_are_refused_or_always_have_a_next_run(cron):
-    from sessions_app import api, clock
-    from sessions_app.jobqueue import next_run
+    from sessions_app.scheduling import api as scheduling
+    from sessions_app.scheduling import clock
+    from sessions_app.scheduling.jobqueue import next_run
 
     try:
-        entry = api.add_job("No-op", company="CRONUS", cron=cron)
+        entry = scheduling.add_job("No-op", company="CRONUS", cron=cron)
     except SessionStartError as e:
         assert e.reason == "invalid_params" and e.errors
         event("refused")
@@ -203,11 +204,11 @@ def test_cron_expressions_are_refused_or_always_have_a_next_run(cron):
 @SETTINGS
 @given(weekdays=weekday_words, start=times, end=times, minutes=st.none() | st.integers(-5, 20000))
 def test_weekday_schedules_are_refused_or_always_have_a_next_run(weekdays, start, end, minutes):
-    from sessions_app import api
-    from sessions_app.jobqueue import next_run
+    from sessions_app.scheduling import api as scheduling
+    from sessions_app.scheduling.jobqueue import next_run
 
     try:
-        entry = api.add_job(
+        entry = scheduling.add_job(
             "No-op",
             company="CRONUS",
             weekdays=weekdays,

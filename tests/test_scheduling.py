@@ -13,18 +13,16 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import InterfaceError, OperationalError
 
-from sessions_app import api, dispatcher, runner
-from sessions_app.exceptions import JobQueueError, RetriableError, SessionStartError
-from sessions_app.models import (
-    BackgroundSession,
-    CompanyAccess,
-    JobQueueEntry,
-    JobQueueLogEntry,
-    ScheduledTask,
-)
-from sessions_app.recurrence import Recurrence, parse_weekdays
+from sessions_app import runner
+from sessions_app.exceptions import RetriableError, SessionStartError
+from sessions_app.models import BackgroundSession, CompanyAccess
 from sessions_app.retry import is_retriable
-from sessions_app.tasks import retry_delay
+from sessions_app.scheduling import api as scheduling
+from sessions_app.scheduling import dispatcher
+from sessions_app.scheduling.exceptions import JobQueueError
+from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from sessions_app.scheduling.recurrence import Recurrence, parse_weekdays
+from sessions_app.scheduling.tasks import retry_delay
 from tests import clock
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
@@ -66,7 +64,7 @@ def test_weekday_names_ranges_and_numbers_parse_and_bad_ones_are_refused():
     with pytest.raises(ValueError, match="'7' is not a weekday"):
         parse_weekdays(["7"])
     assert parse_weekdays(["Mondays", "friday"]) == frozenset({0, 4})
-    from sessions_app.recurrence import describe_weekdays
+    from sessions_app.scheduling.recurrence import describe_weekdays
 
     assert describe_weekdays(parse_weekdays(["mon-fri"])) == "mon-fri"
     assert describe_weekdays({0, 2, 4, 5, 6}) == "mon,wed,fri-sun"
@@ -141,8 +139,8 @@ def test_the_retry_delay_doubles_and_is_capped(settings):
 
 
 def test_a_task_runs_once_it_is_due_and_not_before():
-    task_id = api.create_task("Insert Row", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
-    assert api.task_exists(task_id)
+    task_id = scheduling.create_task("Insert Row", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    assert scheduling.task_exists(task_id)
     assert dispatcher.run_once()["tasks"] == []
     assert task(task_id).status == "ready" and not BackgroundSession.objects.exists()
     clock.advance(timedelta(hours=1, seconds=1))
@@ -151,16 +149,16 @@ def test_a_task_runs_once_it_is_due_and_not_before():
     [session] = run_queued()
     assert session.origin == f"task:{task_id}:1" and session.status == "succeeded"
     dispatcher.run_once()
-    assert task(task_id).status == "succeeded" and not api.task_exists(task_id)
+    assert task(task_id).status == "succeeded" and not scheduling.task_exists(task_id)
     assert BackgroundSession.objects.count() == 1
 
 
 def test_a_task_that_is_not_ready_waits_for_set_task_ready():
-    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    task_id = scheduling.create_task("No-op", company="CRONUS", ready=False)
     dispatcher.run_once()
     assert task(task_id).status == "not_ready" and not BackgroundSession.objects.exists()
     later = clock.now() + timedelta(minutes=5)
-    assert api.set_task_ready(task_id, not_before=later)
+    assert scheduling.set_task_ready(task_id, not_before=later)
     dispatcher.run_once()
     assert not BackgroundSession.objects.exists()
     clock.travel_to(later)
@@ -170,7 +168,7 @@ def test_a_task_that_is_not_ready_waits_for_set_task_ready():
 def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeunit_runs(settings):
     settings.SESSIONS_TASK_MAX_RETRIES = 2
     log_id = "6f1c2a44-1f56-4c11-9a39-0d3f1b9b7f10"
-    task_id = api.create_task(
+    task_id = scheduling.create_task(
         "Always Retriable", failure_codeunit="Record Failure", company="CRONUS", params={"log_id": log_id}
     )
     waits = []
@@ -200,7 +198,7 @@ def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeu
 
 
 def test_any_other_error_runs_the_failure_codeunit_at_once():
-    task_id = api.create_task("Write Then Fail", failure_codeunit=90021, company="CRONUS UK")
+    task_id = scheduling.create_task("Write Then Fail", failure_codeunit=90021, company="CRONUS UK")
     dispatcher.run_once()
     run_queued()
     dispatcher.run_once()
@@ -211,16 +209,16 @@ def test_any_other_error_runs_the_failure_codeunit_at_once():
 
 
 def test_cancel_before_start_and_cancel_while_running():
-    waiting = api.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
-    assert api.cancel_task(waiting) and not api.task_exists(waiting)
-    assert not api.cancel_task(waiting) and not api.set_task_ready(waiting)
+    waiting = scheduling.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    assert scheduling.cancel_task(waiting) and not scheduling.task_exists(waiting)
+    assert not scheduling.cancel_task(waiting) and not scheduling.set_task_ready(waiting)
     clock.advance(timedelta(hours=2))
     dispatcher.run_once()
     assert not BackgroundSession.objects.exists()
 
-    running = api.create_task("No-op", company="CRONUS")
+    running = scheduling.create_task("No-op", company="CRONUS")
     dispatcher.run_once()
-    assert api.cancel_task(running)
+    assert scheduling.cancel_task(running)
     session = BackgroundSession.objects.get(pk=task(running).session_id)
     assert session.status == "cancelled"  # it was still queued: it never runs
     assert run_queued() == []
@@ -230,7 +228,7 @@ def test_cancel_before_start_and_cancel_while_running():
 
 def test_a_dispatcher_that_died_after_claiming_is_repaired_without_a_second_session(settings):
     settings.SESSIONS_DISPATCH_RECOVER_AFTER = timedelta(0)
-    task_id = api.create_task("No-op", company="CRONUS")
+    task_id = scheduling.create_task("No-op", company="CRONUS")
     ScheduledTask.objects.filter(pk=task_id).update(status="running", attempts=1, claimed_at=clock.now())
     dispatcher.run_once()  # finds the claim without a session, starts it with the attempt's key
     dispatcher.run_once()
@@ -252,10 +250,14 @@ def test_bad_task_requests_raise_clearly_and_write_nothing():
     ]
     for kwargs, reason in cases:
         with pytest.raises(SessionStartError) as e:
-            api.create_task(**kwargs)
+            scheduling.create_task(**kwargs)
         assert e.value.reason == reason, (kwargs, e.value)
     assert not ScheduledTask.objects.exists()
-    assert not api.task_exists("1; DROP TABLE x") and not api.cancel_task(-1) and not api.set_task_ready(None)
+    assert (
+        not scheduling.task_exists("1; DROP TABLE x")
+        and not scheduling.cancel_task(-1)
+        and not scheduling.set_task_ready(None)
+    )
 
 
 # The job queue.
@@ -268,7 +270,7 @@ def entry(entry_id) -> JobQueueEntry:
 def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend(settings):
     settings.TIME_ZONE = "Europe/Berlin"
     clock.travel_to(FRIDAY)
-    job = api.add_job(
+    job = scheduling.add_job(
         "No-op",
         company="CRONUS",
         weekdays=["mon-fri"],
@@ -298,20 +300,20 @@ def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend
 
 
 def test_entries_of_one_category_run_one_at_a_time_and_the_other_waits():
-    first = api.add_job("No-op", company="CRONUS", category="post")
-    second = api.add_job("No-op", company="CRONUS", category="POST")
-    other_company = api.add_job("No-op", company="CRONUS UK", category="POST")
+    first = scheduling.add_job("No-op", company="CRONUS", category="post")
+    second = scheduling.add_job("No-op", company="CRONUS", category="POST")
+    other_company = scheduling.add_job("No-op", company="CRONUS UK", category="POST")
     assert sorted(dispatcher.run_once()["jobs"]) == [first.id, other_company.id]
     assert entry(second.id).status == "waiting"
     with pytest.raises(JobQueueError, match="Category POST is busy"):
-        api.run_job_now(second.id)
+        scheduling.run_job_now(second.id)
     run_queued()
     assert dispatcher.run_once()["jobs"] == [second.id]
     assert entry(first.id).status == "finished" and entry(second.id).status == "in_process"
 
 
 def test_max_attempts_ends_in_error_with_a_log_entry_for_each_run():
-    job = api.add_job("Write Then Fail", company="CRONUS", max_attempts=2, rerun_delay=120)
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", max_attempts=2, rerun_delay=120)
     dispatcher.run_once()
     run_queued()
     dispatcher.run_once()
@@ -329,24 +331,24 @@ def test_max_attempts_ends_in_error_with_a_log_entry_for_each_run():
     assert all("planned failure" in e.error_message and e.session_id for e in log)
     clock.advance(timedelta(days=1))
     assert dispatcher.run_once()["jobs"] == []
-    assert api.restart_job(job.id).status == "ready"
+    assert scheduling.restart_job(job.id).status == "ready"
     assert dispatcher.run_once()["jobs"] == [job.id]
 
 
 def test_an_entry_in_process_is_not_started_again():
-    job = api.add_job("No-op", company="CRONUS")
+    job = scheduling.add_job("No-op", company="CRONUS")
     dispatcher.run_once()
     with pytest.raises(JobQueueError, match="in process"):
-        api.run_job_now(job.id)
+        scheduling.run_job_now(job.id)
     with pytest.raises(JobQueueError, match="in process"):
-        api.set_job_on_hold(job.id)
+        scheduling.set_job_on_hold(job.id)
     assert dispatcher.run_once()["jobs"] == []
     assert BackgroundSession.objects.count() == 1
 
 
 def test_run_now_inline_runs_an_entry_on_hold_and_leaves_it_on_hold():
-    job = api.add_job("Who Am I", company="CRONUS", ready=False)
-    session = api.run_job_now(job.id, debug=True)
+    job = scheduling.add_job("Who Am I", company="CRONUS", ready=False)
+    session = scheduling.run_job_now(job.id, debug=True)
     assert session.mode == "inline" and session.status == "succeeded"
     job = entry(job.id)
     assert job.status == "on_hold" and job.last_outcome == "success"
@@ -354,8 +356,8 @@ def test_run_now_inline_runs_an_entry_on_hold_and_leaves_it_on_hold():
 
 
 def test_a_failing_run_now_of_an_entry_on_hold_leaves_it_on_hold_with_its_error():
-    job = api.add_job("Write Then Fail", company="CRONUS", ready=False)
-    session = api.run_job_now(job.id, debug=True)
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", ready=False)
+    session = scheduling.run_job_now(job.id, debug=True)
     assert session.status == "failed"
     job = entry(job.id)
     assert job.status == "on_hold" and job.last_outcome == "error" and "planned failure" in job.error_message
@@ -370,18 +372,18 @@ def test_sessions_run_as_the_user_who_set_the_entry_ready():
     )
     CompanyAccess.objects.create(user=clerk, company="CRONUS")
     clerk = User.objects.get(pk=clerk.pk)
-    job = api.add_job("Who Am I", company="CRONUS", ready=False)
-    api.set_job_ready(job.id, user=clerk)
+    job = scheduling.add_job("Who Am I", company="CRONUS", ready=False)
+    scheduling.set_job_ready(job.id, user=clerk)
     dispatcher.run_once()
     [session] = run_queued()
     assert session.result == "clerk" and session.username == "clerk"
     outsider = User.objects.create_user("outsider")
     with pytest.raises(JobQueueError, match="may not"):
-        api.set_job_on_hold(job.id, user=outsider)
+        scheduling.set_job_on_hold(job.id, user=outsider)
 
 
 def test_an_expired_entry_never_starts():
-    job = api.add_job(
+    job = scheduling.add_job(
         "No-op",
         company="CRONUS",
         earliest_start=clock.now() + timedelta(hours=1),
@@ -412,10 +414,10 @@ def test_bad_job_queue_entries_raise_clearly_and_write_nothing():
     ]
     for kwargs in cases:
         with pytest.raises(SessionStartError) as e:
-            api.add_job(company="CRONUS", **kwargs)
+            scheduling.add_job(company="CRONUS", **kwargs)
         assert str(e.value), kwargs
     assert not JobQueueEntry.objects.exists()
-    for action in (api.set_job_ready, api.set_job_on_hold, api.run_job_now):
+    for action in (scheduling.set_job_ready, scheduling.set_job_on_hold, scheduling.run_job_now):
         with pytest.raises(JobQueueError, match="does not exist"):
             action("12x")
 
@@ -424,13 +426,13 @@ def test_prune_deletes_old_finished_tasks_and_job_log_entries_only():
     from django.core.management import call_command
     from django.utils import timezone
 
-    old, recent, waiting = (api.create_task("No-op", company="CRONUS") for _ in range(3))
+    old, recent, waiting = (scheduling.create_task("No-op", company="CRONUS") for _ in range(3))
     long_ago = timezone.now() - timedelta(days=40)
     ScheduledTask.objects.filter(pk__in=[old, recent]).update(status="succeeded", finished_at=timezone.now())
     ScheduledTask.objects.filter(pk=old).update(finished_at=long_ago)
-    job = api.add_job("No-op", company="CRONUS", ready=False)
-    api.run_job_now(job.id, debug=True)
-    api.run_job_now(job.id, debug=True)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    scheduling.run_job_now(job.id, debug=True)
+    scheduling.run_job_now(job.id, debug=True)
     JobQueueLogEntry.objects.filter(pk=JobQueueLogEntry.objects.order_by("id").first().pk).update(finished_at=long_ago)
     call_command("prune_sessions", "--older-than", "30")
     assert set(ScheduledTask.objects.values_list("id", flat=True)) == {recent, waiting}
@@ -454,9 +456,9 @@ def test_the_demo_adds_one_recurring_entry_per_company_once():
 
 
 def test_a_failing_run_now_of_a_finished_entry_is_not_retried_on_its_own():
-    job = api.add_job("Write Then Fail", company="CRONUS", max_attempts=3)
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", max_attempts=3)
     JobQueueEntry.objects.filter(pk=job.id).update(status="finished")
-    api.run_job_now(job.id, debug=True)
+    scheduling.run_job_now(job.id, debug=True)
     job = entry(job.id)
     assert job.status == "finished" and job.last_outcome == "error" and job.attempts == 0
     clock.advance(timedelta(days=1))
@@ -465,23 +467,23 @@ def test_a_failing_run_now_of_a_finished_entry_is_not_retried_on_its_own():
 
 def test_a_user_cancels_or_readies_only_tasks_they_may_change_and_a_cancel_stops_the_session():
     clerk = User.objects.create_user("clerk")
-    uk_task = api.create_task("No-op", company="CRONUS UK", ready=False)
-    assert not api.cancel_task(uk_task, user=clerk) and not api.set_task_ready(uk_task, user=clerk)
+    uk_task = scheduling.create_task("No-op", company="CRONUS UK", ready=False)
+    assert not scheduling.cancel_task(uk_task, user=clerk) and not scheduling.set_task_ready(uk_task, user=clerk)
     clerk.user_permissions.add(Permission.objects.get(codename="change_scheduledtask"))
     CompanyAccess.objects.create(user=clerk, company="CRONUS")
     clerk = User.objects.get(pk=clerk.pk)
-    assert not api.cancel_task(uk_task, user=clerk)  # not their company
-    running = api.create_task("No-op", company="CRONUS")
+    assert not scheduling.cancel_task(uk_task, user=clerk)  # not their company
+    running = scheduling.create_task("No-op", company="CRONUS")
     dispatcher.run_once()
-    assert api.cancel_task(running, user=clerk)  # no stop_session permission needed for its own session
+    assert scheduling.cancel_task(running, user=clerk)  # no stop_session permission needed for its own session
     session = BackgroundSession.objects.get(pk=task(running).session_id)
     assert session.status == "cancelled" and "cancelled by clerk" in session.stop_comment
     assert task(uk_task).status == "not_ready"
 
 
 def test_an_entry_whose_schedule_has_no_next_run_ends_in_error_and_the_others_go_on():
-    bad = api.add_job("No-op", company="CRONUS", cron="0 6 * * 1")
-    good = api.add_job("No-op", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=5)
+    bad = scheduling.add_job("No-op", company="CRONUS", cron="0 6 * * 1")
+    good = scheduling.add_job("No-op", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=5)
     JobQueueEntry.objects.filter(pk=bad.id).update(cron="0 0 31 2 *", earliest_start=None)  # as if stored long ago
     JobQueueEntry.objects.filter(pk=good.id).update(earliest_start=None)
     assert sorted(dispatcher.run_once()["jobs"]) == [bad.id, good.id]
@@ -495,10 +497,10 @@ def test_the_job_queue_chains_every_30_minutes_through_the_fall_back_day_via_the
     """Each next run is computed from the previous one read back in UTC, as the dispatcher does (see test_dst.py)."""
     from datetime import UTC
 
-    from sessions_app import jobqueue
+    from sessions_app.scheduling import jobqueue
 
     settings.TIME_ZONE = "Europe/Berlin"
-    job = api.add_job(
+    job = scheduling.add_job(
         "No-op",
         company="CRONUS",
         ready=False,
@@ -527,14 +529,31 @@ def test_stored_parameters_leave_out_generated_defaults_so_every_run_makes_its_o
 
     from demo.models import SessionLog
 
-    job = api.add_job("Insert Row", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=1)
+    job = scheduling.add_job("Insert Row", company="CRONUS", weekdays=["mon-sun"], minutes_between_runs=1)
     assert JobQueueEntry.objects.get(pk=job.id).params == {"result": ""}  # no log_id: a new GUID per run
-    first = api.run_job_now(job.id, debug=True)
+    first = scheduling.run_job_now(job.id, debug=True)
     JobQueueEntry.objects.filter(pk=job.id).update(status="ready")
-    second = api.run_job_now(job.id, debug=True)
+    second = scheduling.run_job_now(job.id, debug=True)
     assert (first.status, second.status) == ("succeeded", "succeeded"), (first.error, second.error)
     assert first.params["log_id"] != second.params["log_id"]
     assert SessionLog.objects.using("company_cronus").count() == 2
     given = str(uuid.uuid4())
-    task_id = api.create_task("Insert Row", company="CRONUS", params={"log_id": given}, ready=False)
+    task_id = scheduling.create_task("Insert Row", company="CRONUS", params={"log_id": given}, ready=False)
     assert ScheduledTask.objects.get(pk=task_id).params == {"log_id": given, "result": ""}
+
+
+def test_the_dispatcher_looks_further_only_when_something_runs_or_falls_due():
+    horizon = clock.now() + timedelta(seconds=1)
+    assert not dispatcher.has_work(horizon)
+    later = scheduling.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    scheduling.create_task("No-op", company="CRONUS", ready=False)
+    scheduling.add_job("No-op", company="CRONUS", ready=False)
+    assert not dispatcher.has_work(horizon)
+    assert dispatcher.has_work(clock.now() + timedelta(hours=2))  # the task falls due by then
+    ScheduledTask.objects.filter(pk=later).update(status="running")
+    assert dispatcher.has_work(horizon)
+    ScheduledTask.objects.filter(pk=later).update(status="succeeded")
+    job = scheduling.add_job("No-op", company="CRONUS")  # ready, no earliest start: due now
+    assert dispatcher.has_work(horizon)
+    JobQueueEntry.objects.filter(pk=job.id).update(status="on_hold")
+    assert not dispatcher.has_work(horizon)

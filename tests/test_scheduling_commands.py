@@ -14,7 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from sessions_app import api, runner
-from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from sessions_app.models import BackgroundSession
+from sessions_app.scheduling import api as scheduling
+from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
 from tests.conftest import BASE_DIR, queued_tasks
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
@@ -102,9 +104,9 @@ def test_tasks_create_prints_the_id_and_writes_the_task(settings):
 
 def test_tasks_lists_the_tasks_that_still_exist_unless_asked_for_all():
     assert run("tasks") == "No tasks.\n"
-    waiting = api.create_task("No-op", company="CRONUS", ready=False)
-    ready = api.create_task("Insert Row", company="CRONUS UK")
-    done = api.create_task("No-op", company="CRONUS")
+    waiting = scheduling.create_task("No-op", company="CRONUS", ready=False)
+    ready = scheduling.create_task("Insert Row", company="CRONUS UK")
+    done = scheduling.create_task("No-op", company="CRONUS")
     ScheduledTask.objects.filter(pk=done).update(status="failed", error_message="ValueError: boom\nTraceback ...")
 
     assert [t["id"] for t in json.loads(run("tasks", "--json"))] == [ready, waiting]
@@ -119,21 +121,21 @@ def test_tasks_lists_the_tasks_that_still_exist_unless_asked_for_all():
 
 
 def test_tasks_ready_and_cancel_change_the_row_and_exit_1_once_it_has_finished():
-    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    task_id = scheduling.create_task("No-op", company="CRONUS", ready=False)
     out = run("tasks", "ready", str(task_id), "--not-before", "2030-05-06T07:08:09+02:00")
     t = task(task_id)
     assert t.status == "ready" and t.not_before == datetime(2030, 5, 6, 5, 8, 9, tzinfo=ZoneInfo("UTC"))
     assert out == f"Task {task_id} is ready, not before 2030-05-06 05:08:09.\n"
 
     assert run("tasks", "cancel", str(task_id)) == f"Task {task_id} was cancelled.\n"
-    assert task(task_id).status == "cancelled" and not api.task_exists(task_id)
+    assert task(task_id).status == "cancelled" and not scheduling.task_exists(task_id)
     assert "already finished: cancelled" in fails("tasks", "cancel", str(task_id), code=1)
     assert "already started or finished: cancelled" in fails("tasks", "ready", str(task_id), code=1)
     assert task(task_id).status == "cancelled"
 
 
 def test_tasks_cancel_of_a_running_task_stops_its_session():
-    task_id = api.create_task("No-op", company="CRONUS")
+    task_id = scheduling.create_task("No-op", company="CRONUS")
     session = api.start_session("No-op", company="CRONUS", debug=False)
     ScheduledTask.objects.filter(pk=task_id).update(status="running", attempts=1, session_id=session.id)
     assert "already started or finished: running" in fails("tasks", "ready", str(task_id), code=1)
@@ -167,7 +169,7 @@ def test_tasks_cancel_of_a_running_task_stops_its_session():
     ],
 )
 def test_tasks_bad_input_exits_2_and_writes_nothing(args, message):
-    existing = api.create_task("No-op", company="CRONUS", ready=False)
+    existing = scheduling.create_task("No-op", company="CRONUS", ready=False)
     before = rows()
     assert message in fails("tasks", *[a.format(task=existing) for a in args])
     assert rows() == before
@@ -243,8 +245,8 @@ def test_job_queue_add_writes_the_entry_its_recurrence_and_its_user():
 
 def test_job_queue_lists_entries_with_their_schedule_and_first_error_line():
     assert run("job_queue") == "No job queue entries.\n"
-    daily = api.add_job("No-op", company="CRONUS", description="Daily", weekdays=["mon"], starting_time=time(6))
-    broken = api.add_job("Write Then Fail", company="CRONUS UK", ready=False, max_attempts=2)
+    daily = scheduling.add_job("No-op", company="CRONUS", description="Daily", weekdays=["mon"], starting_time=time(6))
+    broken = scheduling.add_job("Write Then Fail", company="CRONUS UK", ready=False, max_attempts=2)
     JobQueueEntry.objects.filter(pk=broken.id).update(
         status="error", attempts=2, last_outcome="error", error_message="ValueError: planned\nmore"
     )
@@ -262,7 +264,7 @@ def test_job_queue_lists_entries_with_their_schedule_and_first_error_line():
 def test_job_queue_ready_hold_and_restart_change_the_entry():
     User.objects.create_superuser("admin")
     User.objects.create_user("outsider")
-    job = api.add_job("No-op", company="CRONUS", ready=False, weekdays=["mon-sun"], minutes_between_runs=15)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False, weekdays=["mon-sun"], minutes_between_runs=15)
     assert entry(job.id).earliest_start is None
 
     out = run("job_queue", "ready", str(job.id), "--user", "admin")
@@ -284,7 +286,7 @@ def test_job_queue_ready_hold_and_restart_change_the_entry():
 
 
 def test_job_queue_changes_to_an_entry_in_process_exit_1():
-    job = api.add_job("No-op", company="CRONUS")
+    job = scheduling.add_job("No-op", company="CRONUS")
     JobQueueEntry.objects.filter(pk=job.id).update(status="in_process")
     before = rows()
     for action in ("ready", "hold", "restart"):
@@ -294,8 +296,8 @@ def test_job_queue_changes_to_an_entry_in_process_exit_1():
 
 
 def test_job_queue_run_starts_a_background_session_and_respects_the_category():
-    first = api.add_job("No-op", company="CRONUS", category="post", ready=False)
-    second = api.add_job("No-op", company="CRONUS", category="POST")
+    first = scheduling.add_job("No-op", company="CRONUS", category="post", ready=False)
+    second = scheduling.add_job("No-op", company="CRONUS", category="POST")
     out = run("job_queue", "run", str(first.id))
     session = BackgroundSession.objects.get()
     assert out.splitlines() == [str(session.id), f"Session {session.id}: job {first.id} No-op in CRONUS"]
@@ -311,13 +313,13 @@ def test_job_queue_run_starts_a_background_session_and_respects_the_category():
 
 
 def test_job_queue_run_debug_runs_inline_and_exits_1_when_it_fails():
-    ok = api.add_job("Who Am I", company="CRONUS", ready=False)
+    ok = scheduling.add_job("Who Am I", company="CRONUS", ready=False)
     out = run("job_queue", "run", str(ok.id), "--debug")
     session = BackgroundSession.objects.get()
     assert out.splitlines()[0] == str(session.id) and f"Session {session.id} succeeded in " in out
     assert (session.mode, entry(ok.id).status, entry(ok.id).last_outcome) == ("inline", "on_hold", "success")
 
-    bad = api.add_job("Write Then Fail", company="CRONUS", ready=False)
+    bad = scheduling.add_job("Write Then Fail", company="CRONUS", ready=False)
     stdout = io.StringIO()
     with pytest.raises(CommandError) as e:
         call_command("job_queue", "run", str(bad.id), "--debug", stdout=stdout)
@@ -333,7 +335,7 @@ def test_job_queue_run_wait_prints_the_outcome_of_the_background_run(monkeypatch
         return api.get_session(session_id)
 
     monkeypatch.setattr(api, "wait_session", wait_session)
-    job = api.add_job(codeunit, company="CRONUS", ready=False)
+    job = scheduling.add_job(codeunit, company="CRONUS", ready=False)
     stdout = io.StringIO()
     if code:
         with pytest.raises(CommandError) as e:
@@ -390,7 +392,7 @@ ADD = ["add", "No-op", "--company", "CRONUS"]
 )
 def test_job_queue_bad_input_exits_2_and_writes_nothing(args, message):
     User.objects.create_user("outsider")
-    existing = api.add_job("No-op", company="CRONUS", ready=False)
+    existing = scheduling.add_job("No-op", company="CRONUS", ready=False)
     before = rows()
     assert message in fails("job_queue", *[a.format(job=existing.id) for a in args])
     assert rows() == before
@@ -413,12 +415,12 @@ def test_job_queue_bad_input_from_the_command_line_is_one_line_on_stderr(args, m
 
 
 def test_the_action_defaults_to_list_and_ids_are_positional(capsys):
-    task_id = api.create_task("No-op", company="CRONUS")
+    task_id = scheduling.create_task("No-op", company="CRONUS")
     call_command("tasks")
     assert "No-op" in capsys.readouterr().out
     call_command("tasks", "cancel", str(task_id))
     assert task(task_id).status == "cancelled"
-    job = api.add_job("No-op", company="CRONUS")
+    job = scheduling.add_job("No-op", company="CRONUS")
     call_command("job_queue")
     assert "No-op" in capsys.readouterr().out
     call_command("job_queue", "hold", str(job.id))

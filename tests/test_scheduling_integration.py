@@ -15,9 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from demo.models import Customer, SessionLog
-from sessions_app import api, dispatcher
-from sessions_app.exceptions import JobQueueError
-from sessions_app.models import BackgroundSession, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from sessions_app import api
+from sessions_app.models import BackgroundSession
+from sessions_app.scheduling import api as scheduling
+from sessions_app.scheduling import dispatcher
+from sessions_app.scheduling.exceptions import JobQueueError
+from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
 from tests import clock
 from tests.conftest import vendor, wait_until
 
@@ -46,7 +49,7 @@ def wait_task(task_id, *statuses, timeout=WAIT) -> ScheduledTask:
 
 def dispatcher_has_looked(company="CRONUS") -> None:
     """Wait until a task created now on the scheduler clock has run: the dispatcher has seen this moment."""
-    marker = api.create_task("No-op", company=company)
+    marker = scheduling.create_task("No-op", company=company)
     wait_task(marker, "succeeded")
 
 
@@ -54,7 +57,7 @@ def test_a_task_starts_soon_after_not_before_and_never_before(cluster):
     delays = []
     for i in range(10):
         not_before = clock.now() + timedelta(seconds=0.5 + 0.3 * i)
-        task_id = api.create_task("No-op", company="CRONUS", not_before=not_before)
+        task_id = scheduling.create_task("No-op", company="CRONUS", not_before=not_before)
         delays.append((task_id, not_before))
     for task_id, not_before in delays:
         t = wait_task(task_id, "succeeded")
@@ -66,7 +69,7 @@ def test_a_task_starts_soon_after_not_before_and_never_before(cluster):
     print(f"\nnot_before -> started: p50 {statistics.median(measured) * 1000:.0f} ms, max {measured[-1] * 1000:.0f} ms")
     assert measured[-1] < 5
 
-    later = api.create_task("Insert Row", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    later = scheduling.create_task("Insert Row", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
     dispatcher_has_looked()
     assert task(later).status == "ready" and task(later).session_id is None
     clock.advance(timedelta(hours=1))
@@ -76,19 +79,19 @@ def test_a_task_starts_soon_after_not_before_and_never_before(cluster):
 
 
 def test_a_task_that_is_not_ready_never_runs_until_it_is_set_ready(cluster):
-    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    task_id = scheduling.create_task("No-op", company="CRONUS", ready=False)
     clock.advance(timedelta(days=1))
     dispatcher_has_looked()
-    assert task(task_id).status == "not_ready" and api.task_exists(task_id)
-    assert api.set_task_ready(task_id)
+    assert task(task_id).status == "not_ready" and scheduling.task_exists(task_id)
+    assert scheduling.set_task_ready(task_id)
     wait_task(task_id, "succeeded")
-    assert not api.task_exists(task_id)
+    assert not scheduling.task_exists(task_id)
     assert BackgroundSession.objects.filter(origin__startswith=f"task:{task_id}:").count() == 1
 
 
 def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeunit_runs(cluster):
     log_id = "0b7c3f5e-6a1d-4d0e-8b55-5b8d3f1e2a90"
-    task_id = api.create_task(
+    task_id = scheduling.create_task(
         "Always Retriable", failure_codeunit="Record Failure", company="CRONUS", params={"log_id": log_id}
     )
     delays = []
@@ -117,8 +120,8 @@ def test_a_retriable_error_is_retried_with_growing_delays_then_the_failure_codeu
 
 
 def test_a_task_cancelled_before_it_starts_never_runs(cluster):
-    task_id = api.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(minutes=10))
-    assert api.cancel_task(task_id)
+    task_id = scheduling.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(minutes=10))
+    assert scheduling.cancel_task(task_id)
     clock.advance(timedelta(hours=1))
     dispatcher_has_looked()
     assert task(task_id).status == "cancelled" and task(task_id).session_id is None
@@ -126,10 +129,10 @@ def test_a_task_cancelled_before_it_starts_never_runs(cluster):
 
 def test_tasks_survive_a_restart_of_the_whole_cluster(qcluster):
     pending = [
-        api.create_task("Insert Row", company="CRONUS UK", not_before=clock.now() + timedelta(minutes=30))
+        scheduling.create_task("Insert Row", company="CRONUS UK", not_before=clock.now() + timedelta(minutes=30))
         for _ in range(5)
     ]
-    running = api.create_task("Sleep", company="CRONUS", params={"seconds": 4})
+    running = scheduling.create_task("Sleep", company="CRONUS", params={"seconds": 4})
     wait_until(lambda: BackgroundSession.objects.filter(pk=task(running).session_id or 0, status="running").exists())
     qcluster.kill()  # kill -9: the running attempt dies with its worker
     clock.advance(timedelta(hours=1))
@@ -161,7 +164,7 @@ def log_of(entry_id):
 
 def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend(cluster):
     clock.travel_to(FRIDAY)
-    job = api.add_job(
+    job = scheduling.add_job(
         "No-op",
         company="CRONUS",
         weekdays=["mon-fri"],
@@ -186,9 +189,9 @@ def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend
 
 def test_a_category_runs_its_entries_one_at_a_time(cluster):
     # The first entry of the category holds until it is stopped: the second must wait for it, however slow the machine.
-    holder = api.add_job("Cooperative Loop", company="CRONUS", params={"seconds": 600}, category="SERIAL")
+    holder = scheduling.add_job("Cooperative Loop", company="CRONUS", params={"seconds": 600}, category="SERIAL")
     wait_until(lambda: entry(holder.id).status == "in_process" and entry(holder.id).session_id, timeout=WAIT)
-    follower = api.add_job("No-op", company="CRONUS", category="SERIAL")
+    follower = scheduling.add_job("No-op", company="CRONUS", category="SERIAL")
     wait_until(lambda: entry(follower.id).status == "waiting", timeout=WAIT, message="the follower to wait")
     dispatcher_has_looked("CRONUS UK")
     assert not log_of(follower.id).exists() and entry(follower.id).status == "waiting"
@@ -201,9 +204,9 @@ def test_a_category_runs_its_entries_one_at_a_time(cluster):
 
 def test_entries_without_a_category_start_while_another_runs(cluster):
     # The first entry holds until it is stopped; the dispatcher must start the second beside it all the same.
-    first = api.add_job("Cooperative Loop", company="CRONUS UK", params={"seconds": 600})
+    first = scheduling.add_job("Cooperative Loop", company="CRONUS UK", params={"seconds": 600})
     wait_until(lambda: entry(first.id).status == "in_process" and entry(first.id).session_id, timeout=WAIT)
-    second = api.add_job("No-op", company="CRONUS UK")
+    second = scheduling.add_job("No-op", company="CRONUS UK")
     wait_until(lambda: log_of(second.id).exists(), timeout=WAIT, message="the second entry to start")
     [running] = log_of(first.id)
     assert running.status == "in_process"  # it loops until stopped: the second started beside it
@@ -212,7 +215,7 @@ def test_entries_without_a_category_start_while_another_runs(cluster):
 
 
 def test_max_attempts_ends_in_error_with_a_log_entry_per_run(cluster):
-    job = api.add_job("Write Then Fail", company="CRONUS UK", max_attempts=2, rerun_delay=0)
+    job = scheduling.add_job("Write Then Fail", company="CRONUS UK", max_attempts=2, rerun_delay=0)
     wait_until(lambda: entry(job.id).status == "error", timeout=WAIT)
     job = entry(job.id)
     assert job.attempts == 2 and job.error_message.startswith("ValueError: planned failure")
@@ -227,11 +230,13 @@ def test_max_attempts_ends_in_error_with_a_log_entry_per_run(cluster):
 
 
 def test_an_entry_in_process_is_not_started_twice(cluster):
-    job = api.add_job("Sleep", company="CRONUS", params={"seconds": 3}, weekdays=["mon-sun"], minutes_between_runs=1)
+    job = scheduling.add_job(
+        "Sleep", company="CRONUS", params={"seconds": 3}, weekdays=["mon-sun"], minutes_between_runs=1
+    )
     wait_until(lambda: entry(job.id).status == "in_process" and entry(job.id).session_id, timeout=WAIT)
     clock.advance(timedelta(minutes=10))  # its next run is long due while it is still in process
     with pytest.raises(JobQueueError, match="in process"):
-        api.run_job_now(job.id)
+        scheduling.run_job_now(job.id)
     for _ in range(5):
         dispatcher.run_once()  # a third dispatcher, beside the two in the workers
     wait_until(lambda: log_of(job.id).filter(status="success").exists(), timeout=WAIT)
@@ -244,7 +249,7 @@ def test_a_locked_database_is_a_retriable_error_and_the_retry_succeeds(cluster):
         pytest.skip("a PostgreSQL session waits for a row lock instead of failing")
     with transaction.atomic(using="company_cronus"):
         Customer.objects.using("company_cronus").create(no="HOLDER", name="holds the write lock")
-        task_id = api.create_task("Insert Row", company="CRONUS")
+        task_id = scheduling.create_task("Insert Row", company="CRONUS")
         # The worker waits SQLITE_TIMEOUT (5 s) for the write lock, fails, and the task is rescheduled.
         wait_until(lambda: task(task_id).status == "ready" and task(task_id).attempts == 1, timeout=WAIT)
     first = BackgroundSession.objects.get(pk=task(task_id).session_id)

@@ -13,16 +13,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app import api
-from sessions_app.models import BackgroundSession, CompanyAccess, JobQueueEntry, JobQueueLogEntry, ScheduledTask
+from sessions_app.models import BackgroundSession, CompanyAccess
+from sessions_app.scheduling import api as scheduling
+from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
 from tests import clock
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
-TASKS = reverse("admin:sessions_app_scheduledtask_changelist")
-ENTRIES = reverse("admin:sessions_app_jobqueueentry_changelist")
-ADD_ENTRY = reverse("admin:sessions_app_jobqueueentry_add")
-LOG = reverse("admin:sessions_app_jobqueuelogentry_changelist")
-JOBS = reverse("sessions_app:jobs")
+TASKS = reverse("admin:sessions_scheduling_scheduledtask_changelist")
+ENTRIES = reverse("admin:sessions_scheduling_jobqueueentry_changelist")
+ADD_ENTRY = reverse("admin:sessions_scheduling_jobqueueentry_add")
+LOG = reverse("admin:sessions_scheduling_jobqueuelogentry_changelist")
+JOBS = reverse("sessions_scheduling:jobs")
 
 VIEW_PERMS = ["view_scheduledtask", "view_jobqueueentry", "view_jobqueuelogentry", "view_backgroundsession"]
 CLERK_PERMS = [*VIEW_PERMS, "change_scheduledtask", "add_jobqueueentry", "change_jobqueueentry", "start_session"]
@@ -38,7 +40,9 @@ def real_clock():
 def make_user(name, codenames=(), companies=("CRONUS",)):
     user = User.objects.create_user(name, password="pw", is_staff=True)
     user.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="sessions_app", codename__in=codenames)
+        *Permission.objects.filter(
+            content_type__app_label__in=("sessions_app", "sessions_scheduling"), codename__in=codenames
+        )
     )
     for company in companies:
         CompanyAccess.objects.create(user=user, company=company)
@@ -108,12 +112,14 @@ def entry_form(**overrides):
 
 
 def test_every_admin_page_renders_for_a_superuser(boss):
-    task_id = api.create_task("Sleep", company="CRONUS", params={"seconds": 3}, ready=False)
+    task_id = scheduling.create_task("Sleep", company="CRONUS", params={"seconds": 3}, ready=False)
     ScheduledTask.objects.filter(pk=task_id).update(
         error_message="it broke", error_type="builtins.ValueError", error_traceback="Traceback: line 1"
     )
-    job = api.add_job("Write Then Fail", company="CRONUS", description="fails", ready=False, weekdays=["mon-fri"])
-    session = api.run_job_now(job.id, debug=True)
+    job = scheduling.add_job(
+        "Write Then Fail", company="CRONUS", description="fails", ready=False, weekdays=["mon-fri"]
+    )
+    session = scheduling.run_job_now(job.id, debug=True)
     log = JobQueueLogEntry.objects.get(entry=job)
     client = client_for(boss)
 
@@ -122,18 +128,18 @@ def test_every_admin_page_renders_for_a_superuser(boss):
     html = client.get(TASKS).content.decode()
     assert "?company=CRONUS+UK" in html and "?status__exact=not_ready" in html
     assert "90006 Sleep" in html and "Not ready" in html and "it broke" in html
-    html = client.get(reverse("admin:sessions_app_scheduledtask_change", args=[task_id])).content.decode()
+    html = client.get(reverse("admin:sessions_scheduling_scheduledtask_change", args=[task_id])).content.decode()
     assert "&quot;seconds&quot;: &quot;3" in html and "Traceback: line 1" in html and "builtins.ValueError" in html
     html = client.get(ENTRIES).content.decode()
     job = entry(job.id)
     assert "Job queue entries in CRONUS" in html and job.describe_recurrence() in html
     assert f'href="{reverse("sessions_app:session", args=[session.id])}"' in html and f"{job.attempts}/3" in html
-    html = client.get(reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])).content.decode()
+    html = client.get(reverse("admin:sessions_scheduling_jobqueueentry_change", args=[job.id])).content.decode()
     assert 'id="recent-runs"' in html and "planned failure" in html and f"?entry__id__exact={job.id}" in html
     assert client.get(ADD_ENTRY).status_code == 200
     html = client.get(LOG, {"entry__id__exact": job.id}).content.decode()
     assert "planned failure" in html and "Error" in html
-    html = client.get(reverse("admin:sessions_app_jobqueuelogentry_change", args=[log.id])).content.decode()
+    html = client.get(reverse("admin:sessions_scheduling_jobqueuelogentry_change", args=[log.id])).content.decode()
     assert "write_then_fail" in html and 'name="_save"' not in html
 
 
@@ -141,8 +147,8 @@ def test_every_admin_page_renders_for_a_superuser(boss):
 
 
 def test_task_actions_set_ready_and_cancel(clerk):
-    waiting = api.create_task("No-op", company="CRONUS", ready=False)
-    later = api.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
+    waiting = scheduling.create_task("No-op", company="CRONUS", ready=False)
+    later = scheduling.create_task("No-op", company="CRONUS", not_before=clock.now() + timedelta(hours=1))
     client = client_for(clerk)
     assert 'value="cancel"' in client.get(TASKS).content.decode()
     response = act(client, TASKS, "set_ready", waiting)
@@ -157,24 +163,24 @@ def test_task_actions_set_ready_and_cancel(clerk):
 
 
 def test_tasks_are_read_only_and_their_actions_need_the_change_permission(viewer):
-    task_id = api.create_task("No-op", company="CRONUS", ready=False)
+    task_id = scheduling.create_task("No-op", company="CRONUS", ready=False)
     client = client_for(viewer)
     html = client.get(TASKS).content.decode()
     assert "90007 No-op" in html and 'value="cancel"' not in html and 'value="set_ready"' not in html
     act(client, TASKS, "cancel", task_id)
     assert task(task_id).status == "not_ready"
-    change = reverse("admin:sessions_app_scheduledtask_change", args=[task_id])
+    change = reverse("admin:sessions_scheduling_scheduledtask_change", args=[task_id])
     assert client.get(change).status_code == 200
     assert client.post(change, {}).status_code == 403
-    assert client.get(reverse("admin:sessions_app_scheduledtask_add")).status_code == 403
-    assert client.post(reverse("admin:sessions_app_scheduledtask_delete", args=[task_id])).status_code == 403
+    assert client.get(reverse("admin:sessions_scheduling_scheduledtask_add")).status_code == 403
+    assert client.post(reverse("admin:sessions_scheduling_scheduledtask_delete", args=[task_id])).status_code == 403
 
 
 # Job queue entries.
 
 
 def test_entry_actions_set_ready_on_hold_restart_and_run_now(clerk):
-    job = api.add_job("No-op", company="CRONUS", ready=False)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
     client = client_for(clerk)
     html = client.get(ENTRIES).content.decode()
     assert all(f'value="{a}"' in html for a in ("set_ready", "set_on_hold", "run_now", "run_now_inline", "restart"))
@@ -197,8 +203,8 @@ def test_entry_actions_set_ready_on_hold_restart_and_run_now(clerk):
 
 
 def test_run_now_inline_finishes_the_session_and_show_error_shows_the_traceback(clerk):
-    who = api.add_job("Who Am I", company="CRONUS", ready=False)
-    fails = api.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=1)
+    who = scheduling.add_job("Who Am I", company="CRONUS", ready=False)
+    fails = scheduling.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=1)
     client = client_for(clerk)
     response = act(client, ENTRIES, "run_now_inline", who.id)
     session = BackgroundSession.objects.get(origin=f"job:{who.id}:1")
@@ -226,14 +232,14 @@ def test_run_now_inline_finishes_the_session_and_show_error_shows_the_traceback(
 
 def test_run_now_needs_the_start_permission_and_says_why(clerk):
     clerk.user_permissions.remove(Permission.objects.get(codename="start_session"))
-    job = api.add_job("No-op", company="CRONUS", ready=False)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
     response = act(client_for(User.objects.get(pk=clerk.pk)), ENTRIES, "run_now", job.id)
     assert response.status_code == 200 and any("may not start sessions" in m for m in messages_of(response))
     assert not BackgroundSession.objects.exists()
 
 
 def test_entry_actions_need_the_change_permission(viewer):
-    job = api.add_job("No-op", company="CRONUS", ready=False)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
     client = client_for(viewer)
     html = client.get(ENTRIES).content.decode()
     assert 'value="show_error"' in html
@@ -242,32 +248,32 @@ def test_entry_actions_need_the_change_permission(viewer):
         act(client, ENTRIES, action, job.id)
     assert entry(job.id).status == "on_hold" and not BackgroundSession.objects.exists()
     assert client.get(ADD_ENTRY).status_code == 403
-    change = reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])
+    change = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[job.id])
     assert client.get(change).status_code == 200
     assert client.post(change, entry_form(codeunit="90007", params="{}")).status_code == 403
     assert (
         client.get(LOG).status_code == 200
-        and client.get(reverse("admin:sessions_app_jobqueuelogentry_add")).status_code == 403
+        and client.get(reverse("admin:sessions_scheduling_jobqueuelogentry_add")).status_code == 403
     )
 
 
 def test_a_user_sees_only_the_companies_they_may_work_in(clerk):
-    mine = api.create_task("No-op", company="CRONUS", ready=False)
-    theirs = api.create_task("Who Am I", company="CRONUS UK", ready=False)
-    my_job = api.add_job("No-op", company="CRONUS", description="mine", ready=False)
-    their_job = api.add_job("Who Am I", company="CRONUS UK", description="theirs", ready=False)
-    api.run_job_now(their_job.id, debug=True)
+    mine = scheduling.create_task("No-op", company="CRONUS", ready=False)
+    theirs = scheduling.create_task("Who Am I", company="CRONUS UK", ready=False)
+    my_job = scheduling.add_job("No-op", company="CRONUS", description="mine", ready=False)
+    their_job = scheduling.add_job("Who Am I", company="CRONUS UK", description="theirs", ready=False)
+    scheduling.run_job_now(their_job.id, debug=True)
     client = client_for(clerk)
 
     html = client.get(TASKS).content.decode()
     assert f'value="{mine}"' in html and f'value="{theirs}"' not in html and "?company=CRONUS+UK" not in html
-    assert client.get(reverse("admin:sessions_app_scheduledtask_change", args=[theirs])).status_code == 302
+    assert client.get(reverse("admin:sessions_scheduling_scheduledtask_change", args=[theirs])).status_code == 302
     act(client, TASKS, "cancel", theirs)
     assert task(theirs).status == "not_ready"
 
     html = client.get(ENTRIES).content.decode()
     assert "mine" in html and "theirs" not in html
-    assert client.get(reverse("admin:sessions_app_jobqueueentry_change", args=[their_job.id])).status_code == 302
+    assert client.get(reverse("admin:sessions_scheduling_jobqueueentry_change", args=[their_job.id])).status_code == 302
     act(client, ENTRIES, "run_now", their_job.id)
     assert entry(their_job.id).run_count == 1 and BackgroundSession.objects.count() == 1
     assert "theirs" not in client.get(LOG).content.decode()
@@ -275,8 +281,8 @@ def test_a_user_sees_only_the_companies_they_may_work_in(clerk):
 
 
 def test_the_superuser_sees_the_job_queue_of_the_company_they_switch_to(boss):
-    api.add_job("No-op", company="CRONUS", description="in cronus", ready=False)
-    api.add_job("No-op", company="CRONUS UK", description="in the uk", ready=False)
+    scheduling.add_job("No-op", company="CRONUS", description="in cronus", ready=False)
+    scheduling.add_job("No-op", company="CRONUS UK", description="in the uk", ready=False)
     client = client_for(boss)
     html = client.get(ENTRIES).content.decode()
     assert "in cronus" in html and "in the uk" not in html
@@ -287,7 +293,7 @@ def test_the_superuser_sees_the_job_queue_of_the_company_they_switch_to(boss):
 
 def test_a_user_without_a_company_gets_no_job_queue_admin():
     outsider = make_user("outsider", CLERK_PERMS, companies=())
-    api.add_job("No-op", company="CRONUS", ready=False)
+    scheduling.add_job("No-op", company="CRONUS", ready=False)
     client = client_for(outsider)
     assert client.get(ENTRIES).status_code == 403 and client.get(LOG).status_code == 403
     assert "Job queue entries" not in client.get(reverse("admin:index")).content.decode()
@@ -330,16 +336,16 @@ def test_a_bad_entry_shows_a_form_error_and_writes_nothing(clerk, overrides, fie
 
 
 def test_changing_a_ready_entry_puts_it_on_hold_and_an_entry_in_process_cannot_be_changed(clerk):
-    job = api.add_job("No-op", company="CRONUS", ready=False)
-    api.set_job_ready(job.id)
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    scheduling.set_job_ready(job.id)
     client = client_for(clerk)
-    change = reverse("admin:sessions_app_jobqueueentry_change", args=[job.id])
+    change = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[job.id])
     response = client.post(change, entry_form(description="renamed", codeunit="90022", params="{}"), follow=True)
     assert any("is on hold now" in m for m in messages_of(response))
     job = entry(job.id)
     assert (job.description, job.codeunit_name, job.status, job.company) == ("renamed", "Who Am I", "on_hold", "CRONUS")
 
-    api.run_job_now(job.id)
+    scheduling.run_job_now(job.id)
     response = client.post(change, entry_form(description="again", codeunit="90007", params="{}"))
     assert response.status_code == 200 and "wait for it to finish" in response.content.decode()
     assert entry(job.id).description == "renamed" and entry(job.id).status == "in_process"
@@ -357,14 +363,14 @@ def test_the_job_queue_page_needs_a_login_and_a_view_permission(clerk):
 
 def test_the_job_queue_page_shows_the_current_companys_entries_and_tasks(clerk):
     later = timezone.now() + timedelta(days=2)
-    planned = api.add_job("No-op", company="CRONUS", description="planned job", earliest_start=later)
-    ran = api.add_job("Who Am I", company="CRONUS", description="ran job", ready=False)
-    session = api.run_job_now(ran.id, debug=True)
-    uk_job = api.add_job("No-op", company="CRONUS UK", description="uk job", ready=False)
-    waiting_task = api.create_task("Sleep", company="CRONUS", not_before=later)
-    uk_task = api.create_task("No-op", company="CRONUS UK")
-    done_task = api.create_task("No-op", company="CRONUS", ready=False)
-    api.cancel_task(done_task)
+    planned = scheduling.add_job("No-op", company="CRONUS", description="planned job", earliest_start=later)
+    ran = scheduling.add_job("Who Am I", company="CRONUS", description="ran job", ready=False)
+    session = scheduling.run_job_now(ran.id, debug=True)
+    uk_job = scheduling.add_job("No-op", company="CRONUS UK", description="uk job", ready=False)
+    waiting_task = scheduling.create_task("Sleep", company="CRONUS", not_before=later)
+    uk_task = scheduling.create_task("No-op", company="CRONUS UK")
+    done_task = scheduling.create_task("No-op", company="CRONUS", ready=False)
+    scheduling.cancel_task(done_task)
 
     html = client_for(clerk).get(JOBS).content.decode()
     assert "Job queue in CRONUS" in html and 'href="/sessions/jobs/"' in html
@@ -381,8 +387,8 @@ def test_the_job_queue_page_shows_the_current_companys_entries_and_tasks(clerk):
 
 def test_the_job_queue_page_shows_nothing_to_a_user_without_a_company():
     outsider = make_user("outsider", VIEW_PERMS, companies=())
-    api.add_job("No-op", company="CRONUS", description="hidden job", ready=False)
-    api.create_task("No-op", company="CRONUS")
+    scheduling.add_job("No-op", company="CRONUS", description="hidden job", ready=False)
+    scheduling.create_task("No-op", company="CRONUS")
     html = client_for(outsider).get(JOBS).content.decode()
     assert "You may not work in any company." in html and "hidden job" not in html and 'id="task-' not in html
 
@@ -397,13 +403,14 @@ def test_django_q2s_own_schedules_are_not_offered_in_the_admin(client):
 def test_a_session_page_names_the_task_or_job_queue_entry_that_started_it(client):
     from django.contrib.auth.models import User
 
-    from sessions_app import api, dispatcher
     from sessions_app.models import BackgroundSession
+    from sessions_app.scheduling import api as scheduling
+    from sessions_app.scheduling import dispatcher
 
     User.objects.create_superuser("boss", password="pw")
     client.login(username="boss", password="pw")
-    task_id = api.create_task("No-op", company="CRONUS")
-    job = api.add_job("No-op", company="CRONUS", description="Nightly count")
+    task_id = scheduling.create_task("No-op", company="CRONUS")
+    job = scheduling.add_job("No-op", company="CRONUS", description="Nightly count")
     dispatcher.run_once()
     by_task = BackgroundSession.objects.get(origin=f"task:{task_id}:1")
     by_job = BackgroundSession.objects.get(origin=f"job:{job.id}:1")

@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from demo.models import Customer, Vendor
-from sessions_app.api import add_job
 from sessions_app.companies import all_companies, use_company
-from sessions_app.models import JobQueueEntry
+from sessions_app.scheduling.api import add_job
+from sessions_app.scheduling.models import JobQueueEntry
 
 CUSTOMERS = [
     ("C00010", "Adatum Corporation"),

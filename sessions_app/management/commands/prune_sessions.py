@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from sessions_app.maintenance import prune, prune_schedule
+from sessions_app.maintenance import prune, prune_others
 
 from ._base import SessionsCommand, positive_days
 
@@ -16,6 +16,6 @@ class Command(SessionsCommand):
 
     def handle(self, *args, **options):
         deleted = prune(timedelta(days=options["older_than"]))
-        scheduled = prune_schedule(timedelta(days=options["older_than"]))
+        scheduled = prune_others(timedelta(days=options["older_than"]), robust=False)
         self.stdout.write(f"Deleted {deleted} finished sessions older than {options['older_than']} days.")
         self.stdout.write(f"Deleted {scheduled} finished scheduled tasks and job queue log entries.")

@@ -20,12 +20,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django_q.models import Schedule
 
+from sessions_app.access import visible_company_filter
+from sessions_app.admin import STATUS_COLOURS, CompanyFilter, CompanyScopedAdmin, session_links
+from sessions_app.codeunits import registry
+from sessions_app.conf import app_settings
+from sessions_app.exceptions import RecordValidationError, SessionError
+
 from . import api
-from .access import visible_company_filter
-from .admin import STATUS_COLOURS, CompanyFilter, CompanyScopedAdmin, session_links
-from .codeunits import registry
-from .conf import app_settings
-from .exceptions import RecordValidationError, SessionError
 from .models import JobQueueEntry, JobQueueLogEntry, JobStatus, ScheduledTask
 
 COLOURS = {
@@ -395,7 +396,7 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
                 for r in runs
             ),
         )
-        url = reverse("admin:sessions_app_jobqueuelogentry_changelist") + f"?entry__id__exact={obj.pk}"
+        url = reverse("admin:sessions_scheduling_jobqueuelogentry_changelist") + f"?entry__id__exact={obj.pk}"
         return format_html(
             '<table id="recent-runs"><tr><th>Started</th><th>Status</th><th>Finished</th><th>Session</th>'
             '<th>Error</th></tr>{}</table><a href="{}">All runs of this entry</a>',
@@ -524,7 +525,7 @@ class JobQueueLogEntryAdmin(CompanyScopedAdmin):
         what = obj.description or obj.codeunit_name
         if obj.entry_id is None:
             return what
-        url = reverse("admin:sessions_app_jobqueueentry_change", args=[obj.entry_id])
+        url = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[obj.entry_id])
         return format_html('<a href="{}">{} {}</a>', url, obj.entry_id, what)
 
     @admin.display(description="Codeunit", ordering="codeunit_id")

@@ -2,12 +2,9 @@ import argparse
 
 from django.core.management.base import CommandError
 
-from sessions_app import api
 from sessions_app.companies import get_company
-from sessions_app.exceptions import SessionStartError, TaskNotFound, UnknownCompany
-from sessions_app.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
-
-from ._base import (
+from sessions_app.exceptions import SessionStartError, UnknownCompany
+from sessions_app.management.commands._base import (
     SessionsCommand,
     add_param_argument,
     bad_input,
@@ -16,7 +13,10 @@ from ._base import (
     positive_int,
     positive_seconds,
 )
-from ._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling import api
+from sessions_app.scheduling.exceptions import TaskNotFound
+from sessions_app.scheduling.management.commands._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
 
 class Command(SessionsCommand):

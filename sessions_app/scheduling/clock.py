@@ -12,8 +12,8 @@ from functools import lru_cache
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
-from .exceptions import SessionStartError
+from sessions_app.conf import app_settings
+from sessions_app.exceptions import SessionStartError
 
 
 @lru_cache(maxsize=4)

@@ -6,7 +6,7 @@ from django.core.management.base import CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ._base import bad_input
+from sessions_app.management.commands._base import bad_input
 
 
 class SubcommandParser(CommandParser):

@@ -15,13 +15,17 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from . import api, clock
-from .access import can_access, load_user
-from .codeunits import registry
-from .conf import app_settings
-from .exceptions import RecordValidationError, SessionStartError, TaskNotFound, UnknownCodeunit
-from .models import ACTIVE_TASK_STATUSES, BackgroundSession, ScheduledTask, Status, TaskStatus
-from .records import NoParameters
+from sessions_app import api
+from sessions_app.access import can_access, load_user
+from sessions_app.codeunits import registry
+from sessions_app.conf import app_settings
+from sessions_app.exceptions import RecordValidationError, SessionStartError, UnknownCodeunit
+from sessions_app.models import BackgroundSession, Status
+from sessions_app.records import NoParameters
+
+from . import clock
+from .exceptions import TaskNotFound
+from .models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
 logger = logging.getLogger("sessions_app")
 
@@ -53,7 +57,7 @@ def create_task(
     the task's parameters when its record accepts them, and the task with its
     error as ``session.failed_task``.
     """
-    prepared = api._prepare(codeunit, company, params, timeout, user)
+    prepared = api.prepare_start(codeunit, company, params, timeout, user)
     failure = None
     if failure_codeunit is not None:
         try:
@@ -110,7 +114,9 @@ def _may_change(task_id, user) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return True
     company = _tasks().filter(pk=task_id).values_list("company", flat=True).first()
-    return company is not None and user.has_perm("sessions_app.change_scheduledtask") and can_access(user, company)
+    return (
+        company is not None and user.has_perm("sessions_scheduling.change_scheduledtask") and can_access(user, company)
+    )
 
 
 def set_task_ready(task_id, not_before: datetime | None = None, user=None) -> bool:

@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .access import can_access
+from sessions_app.access import can_access
+
 from .models import ACTIVE_TASK_STATUSES, JobQueueEntry, ScheduledTask
 
 MAX_ENTRIES = 500
@@ -21,8 +22,8 @@ RECENT_TASKS = 20
 @login_required
 @require_GET
 def jobs(request):
-    may_see_entries = request.user.has_perm("sessions_app.view_jobqueueentry")
-    may_see_tasks = request.user.has_perm("sessions_app.view_scheduledtask")
+    may_see_entries = request.user.has_perm("sessions_scheduling.view_jobqueueentry")
+    may_see_tasks = request.user.has_perm("sessions_scheduling.view_scheduledtask")
     if not (may_see_entries or may_see_tasks):
         raise PermissionDenied("You may not see the job queue.")
     company = request.company if request.company and can_access(request.user, request.company) else None

@@ -2,18 +2,25 @@
 
 It runs as a thread in every django-q2 worker process (started on
 ``post_spawn``, like the maintenance thread), so the cluster that runs
-sessions also schedules them and no extra daemon is needed. Several
-dispatchers at once are harmless: every step is a conditional update.
+sessions also schedules them and no extra daemon is needed; only the
+cluster's leader (``sessions_app.leader``) dispatches. Several clusters, or a
+leader taking over from one that died, are harmless: every step is a
+conditional update.
 """
 
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from django.db import connections
+from django.db.models import Q
+
+from sessions_app.conf import app_settings
+from sessions_app.leader import leadership
 
 from . import clock, jobqueue, tasks
-from .conf import app_settings
+from .models import JobQueueEntry, JobStatus, ScheduledTask, TaskStatus
 
 logger = logging.getLogger("sessions_app")
 
@@ -26,6 +33,28 @@ def run_once() -> dict:
     return {"tasks": tasks.dispatch(now), "jobs": jobqueue.dispatch(now)}
 
 
+def has_work(horizon) -> bool:
+    """Is anything running, or due by ``horizon``? One query, so an idle cluster stays quiet."""
+    tasks = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS).filter(
+        Q(status=TaskStatus.RUNNING)
+        | Q(status=TaskStatus.READY, not_before__lte=horizon)
+        | Q(
+            status=TaskStatus.FAILED,
+            failure_codeunit_id__isnull=False,
+            failure_session_id__isnull=True,
+            failure_error="",
+        )
+    )
+    waiting = (JobStatus.READY, JobStatus.WAITING)
+    entries = JobQueueEntry.objects.using(app_settings.REGISTRY_ALIAS).filter(
+        Q(status=JobStatus.IN_PROCESS)
+        | Q(status__in=waiting, earliest_start__isnull=True)
+        | Q(status__in=waiting, earliest_start__lte=horizon)
+        | Q(status__in=waiting, expires_at__lte=horizon)
+    )
+    return bool(tasks.order_by().values_list("pk").union(entries.order_by().values_list("pk"), all=True)[:1])
+
+
 def seconds_to_next() -> float:
     """How long the dispatcher may sleep: until the next due run, at most ``SCHEDULER_INTERVAL``."""
     interval = app_settings.SCHEDULER_INTERVAL
@@ -33,27 +62,6 @@ def seconds_to_next() -> float:
     if not due:
         return interval
     return max(0.01, min(interval, (min(due) - clock.now()).total_seconds()))
-
-
-def origin(session) -> str:
-    """What scheduled ``session``, read from its origin: "scheduled task 5, attempt 2", or ``""``."""
-    from .models import JobQueueEntry, ScheduledTask
-
-    kind, _, rest = (session.origin or "").partition(":")
-    number, _, which = rest.partition(":")
-    if not number.isdigit() or len(number) > 18:
-        return ""
-    if kind == "task":
-        task = ScheduledTask.objects.filter(pk=int(number), company=session.company).first()
-        if task is not None:
-            return f"scheduled task {task.id}, " + (
-                "its failure codeunit" if which == "failure" else f"attempt {which}"
-            )
-    if kind == "job":
-        entry = JobQueueEntry.objects.filter(pk=int(number), company=session.company).first()
-        if entry is not None:
-            return f"job queue entry {entry.id} ({entry.description or entry.codeunit_name}), run {which}"
-    return ""
 
 
 class DispatcherThread(threading.Thread):
@@ -64,8 +72,11 @@ class DispatcherThread(threading.Thread):
         while True:
             wait = app_settings.SCHEDULER_INTERVAL
             try:
-                run_once()
-                wait = seconds_to_next()
+                # One dispatcher per cluster (another worker takes over when it dies), and a full
+                # pass only when something runs or falls due before the next look.
+                if leadership().held() and has_work(clock.now() + timedelta(seconds=wait)):
+                    run_once()
+                    wait = seconds_to_next()
             except Exception:
                 logger.exception("dispatcher pass failed; trying again")
                 connections.close_all()

@@ -16,14 +16,18 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import api, clock
-from .access import can_access, load_user
-from .conf import app_settings
-from .exceptions import JobQueueError, SessionStartError
-from .models import BackgroundSession, JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus, Status
+from sessions_app import api
+from sessions_app.access import can_access, load_user
+from sessions_app.conf import app_settings
+from sessions_app.exceptions import SessionStartError
+from sessions_app.models import BackgroundSession, Status
+from sessions_app.transactions import write_atomic
+
+from . import clock
+from .exceptions import JobQueueError
+from .models import JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus
 from .recurrence import parse_weekdays
 from .tasks import isolated
-from .transactions import write_atomic
 
 logger = logging.getLogger("sessions_app")
 
@@ -43,7 +47,7 @@ def _log():
 def _check_user(user, company: str, perm: str) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         return
-    if not user.has_perm(f"sessions_app.{perm}"):
+    if not user.has_perm(f"sessions_scheduling.{perm}"):
         raise JobQueueError(
             f"User {user.get_username()!r} may not do this to job queue entries ({perm}).", "permission_denied"
         )
@@ -80,8 +84,8 @@ def add_job(
     ``SessionStartError`` (``invalid_params`` with ``errors``...) with
     nothing written.
     """
-    prepared = api._prepare(codeunit, company, params, timeout, user)
-    if prepared.user is not None and not prepared.user.has_perm("sessions_app.add_jobqueueentry"):
+    prepared = api.prepare_start(codeunit, company, params, timeout, user)
+    if prepared.user is not None and not prepared.user.has_perm("sessions_scheduling.add_jobqueueentry"):
         raise SessionStartError("permission_denied", f"User {prepared.user.get_username()!r} may not add entries.")
     entry = JobQueueEntry(
         company=prepared.company.name,

@@ -4,12 +4,10 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from sessions_app import api
+from sessions_app import api as sessions
 from sessions_app.companies import get_company
-from sessions_app.exceptions import JobQueueError, SessionStartError, UnknownCompany
-from sessions_app.models import JobQueueEntry, JobStatus
-
-from ._base import (
+from sessions_app.exceptions import SessionStartError, UnknownCompany
+from sessions_app.management.commands._base import (
     EXIT_SESSION_FAILED,
     FAILED_STATUSES,
     SessionsCommand,
@@ -20,7 +18,10 @@ from ._base import (
     positive_int,
     positive_seconds,
 )
-from ._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling import api
+from sessions_app.scheduling.exceptions import JobQueueError
+from sessions_app.scheduling.management.commands._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling.models import JobQueueEntry, JobStatus
 
 
 def parse_time(text: str):
@@ -201,7 +202,7 @@ class Command(SessionsCommand):
         self.stdout.write(f"Session {session.id}: job {entry.id} {session.codeunit_name} in {session.company}")
         if options["wait"] and session.is_active:
             try:
-                session = api.wait_session(session.id)
+                session = sessions.wait_session(session.id)
             except KeyboardInterrupt:
                 raise CommandError(
                     f"Stopped waiting; session {session.id} is still {session.status}.", returncode=130
