@@ -54,6 +54,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PreparedStart:
+    """A start request that passed every check: the codeunit, company, parameter record, timeout and user."""
+
     codeunit: Codeunit
     company: Company
     record: ParameterRecord
