@@ -27,7 +27,7 @@ from .context import SessionContext, _running
 from .exceptions import ResultRefused, SessionError, SessionFenced, SessionStopped
 from .models import BackgroundSession, SessionEvent, Status
 from .transactions import write_atomic
-from .watch import CODEUNIT, COMMITTING, watched
+from .watch import CODEUNIT, COMMITTING, IDLE, watched
 
 logger = logging.getLogger("sessions_app")
 
@@ -153,6 +153,7 @@ def _run_and_commit(cu, record, context: SessionContext, job):
                 raise SessionFenced(context.id) from e
         return result
     finally:
+        job.phase = IDLE  # rolled back or committed: the failure or outcome is recorded next, unhurried
         if holding_gate:
             job.gate.release()
 
