@@ -304,7 +304,8 @@ def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> Non
     try:
         for alias in aliases:
             if fenceable(alias):  # in the caller's transaction: committed exactly when it is
-                fence.commit(alias, session.uuid, fence.START)
+                with transaction.atomic(using=alias):  # a savepoint: a failure here leaves the caller's work intact
+                    fence.commit(alias, session.uuid, fence.START)
     except DatabaseError as e:
         _registry().filter(pk=session.pk).delete()
         raise SessionStartError("unavailable", f"Could not record the session in the caller's transaction: {e}") from e
