@@ -112,17 +112,37 @@ def cluster(qcluster):
     """
     from sessions_app.api import request_stop
     from sessions_app.models import BackgroundSession
+    from sessions_app.scheduling.models import JobQueueEntry, ScheduledTask
 
     assert qcluster.proc.poll() is None, qcluster.tail()
     yield qcluster
+    _quiesce_scheduling()
     for session_id in BackgroundSession.objects.active().values_list("id", flat=True):
         request_stop(session_id)
     wait_until(
-        lambda: not BackgroundSession.objects.filter(status="running").exists(),
+        lambda: (
+            not BackgroundSession.objects.filter(status="running").exists()
+            and not JobQueueEntry.objects.filter(status="in_process").exists()
+            and not ScheduledTask.objects.filter(status="running").exists()
+        ),
         timeout=30,
-        message="left-over sessions to stop",
+        message="left-over sessions, runs and tasks to end",
     )
+    # The cluster's dispatcher must have nothing left to write while the test's databases are flushed:
+    # a TRUNCATE racing its two-table transactions can deadlock on PostgreSQL.
+    _quiesce_scheduling()
     assert qcluster.proc.poll() is None, qcluster.tail()
+
+
+def _quiesce_scheduling():
+    """Put every job queue entry on hold and cancel every task that has not started."""
+    from sessions_app.scheduling.models import JobQueueEntry, ScheduledTask
+
+    JobQueueEntry.objects.exclude(status="in_process").update(status="on_hold")
+    ScheduledTask.objects.filter(status__in=("ready", "not_ready")).update(status="cancelled")
+    ScheduledTask.objects.filter(
+        status="failed", failure_codeunit_id__isnull=False, failure_session_id__isnull=True, failure_error=""
+    ).update(failure_error="the test ended")
 
 
 def vendor() -> str:
