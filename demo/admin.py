@@ -1,11 +1,13 @@
 """Admin for the seed's company-scoped tables, and the seed's Customer List actions."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import render
 from django.utils.html import format_html
 
 from sessions_app import api
-from sessions_app.admin import CompanyScopedAdmin, session_links
+from sessions_app.admin import CompanyAccessInline, CompanyScopedAdmin, session_links
 from sessions_app.codeunits import get_codeunit
 from sessions_app.exceptions import SessionStartError
 from sessions_app.forms import record_form
@@ -92,3 +94,14 @@ class SessionLogAdmin(CompanyScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# The demo edits company access on the user's own page: the project opts into the app's inline.
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class DemoUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, CompanyAccessInline]

@@ -4,8 +4,6 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
@@ -274,6 +272,12 @@ class CompanyAccessAdmin(admin.ModelAdmin):
 
 
 class CompanyAccessInline(admin.TabularInline):
+    """The companies a user may work in, for a project's own user admin to include (``inlines``).
+
+    The app leaves the project's ``UserAdmin`` alone; without this inline, access is
+    edited on its own admin page (Company access).
+    """
+
     model = CompanyAccess
     form = CompanyAccessForm
     extra = 1
@@ -309,13 +313,3 @@ class CompanyScopedAdmin(admin.ModelAdmin):
             "title": f"{self.model._meta.verbose_name_plural.capitalize()} in {request.company}",
         }
         return super().changelist_view(request, extra_context)
-
-
-User = get_user_model()
-if admin.site.is_registered(User):
-    admin.site.unregister(User)
-
-
-@admin.register(User)
-class SessionsUserAdmin(UserAdmin):
-    inlines = [*UserAdmin.inlines, CompanyAccessInline]
