@@ -9,6 +9,8 @@ class SessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks, tag "sessions_app")
+
         # Import every installed app's codeunits.py so the registry is complete
         # before any session starts or runs.
         autodiscover_modules("codeunits")
@@ -18,3 +20,4 @@ class SessionsConfig(AppConfig):
         from .maintenance import start_in_worker
 
         post_spawn.connect(start_in_worker, dispatch_uid="sessions_app.maintenance")
+
