@@ -4,6 +4,7 @@ See ``project/databases.py`` for the database variables, and README.md for
 the full list.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -86,6 +87,14 @@ SESSIONS_BROKER = os.environ.get("SESSIONS_BROKER", "orm")  # "orm" or "redis"
 SESSIONS_DEMO_SLEEP = float(os.environ.get("SESSIONS_DEMO_SLEEP", "3"))
 # The benchmark's bare django-q2 baseline is the only plain task this project lets a worker run.
 SESSIONS_ALLOWED_TASKS = ("sessions_app.runner.execute", "bench.benchmark.noop")
+
+# Django's task API runs @task functions as background sessions (django.tasks on Django 6,
+# the django-tasks backport on 5.2 when it is installed).
+if importlib.util.find_spec("django.tasks") or importlib.util.find_spec("django_tasks"):
+    TASKS = {
+        "default": {"BACKEND": "sessions_app.backends.SessionsBackend"},
+        "cronus_uk": {"BACKEND": "sessions_app.backends.SessionsBackend", "OPTIONS": {"COMPANY": "CRONUS UK"}},
+    }
 
 _q_cluster = {
     "name": "sessions",

@@ -15,9 +15,23 @@ class SessionsConfig(AppConfig):
         # before any session starts or runs.
         autodiscover_modules("codeunits")
 
+        if _tasks_backend_configured():
+            from .backends import register_codeunit  # imports django.tasks, which Django 5.2 lacks unless asked
+
+            register_codeunit()
+
         from django_q.signals import post_spawn
 
         from .maintenance import start_in_worker
 
         post_spawn.connect(start_in_worker, dispatch_uid="sessions_app.maintenance")
 
+
+def _tasks_backend_configured() -> bool:
+    """True when one of the project's ``TASKS`` backends is this app's (read without importing it)."""
+    from django.conf import settings
+
+    return any(
+        isinstance(params, dict) and params.get("BACKEND") == "sessions_app.backends.SessionsBackend"
+        for params in (getattr(settings, "TASKS", None) or {}).values()
+    )

@@ -96,6 +96,10 @@ class SessionStopped(SessionError):
         super().__init__(f"Session {session_id} {what}.")
 
 
+class SessionLost(SessionError):
+    """Not raised: what a ``django.tasks`` result names as the error of a session whose worker died."""
+
+
 class ResultRefused(SessionError):
     """A codeunit's result cannot be stored (not strict JSON, a NUL character, too large): its work rolls back."""
 

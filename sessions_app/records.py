@@ -14,6 +14,7 @@ form (``WorksParameters.form_class()``) and takes strings from a command line.
 
 import datetime
 import decimal
+import json
 import uuid
 from typing import Any, ClassVar
 
@@ -208,6 +209,55 @@ class Guid(Field):
 
     def to_json(self, value):
         return None if value is None else str(value)
+
+
+class Json(Field):
+    """A strict JSON value of one shape (``list`` or ``dict``): the arguments of a plain function.
+
+    Text is read as JSON (a form, a command line); other values must already be
+    strict JSON (no NaN, no dates, string keys), at most ``max_bytes`` of it.
+    """
+
+    type_name = "JSON"
+
+    def __init__(self, shape: type = dict, *, max_bytes: int = 64 * 1024, **kwargs):
+        self.shape = shape
+        self.max_bytes = max_bytes
+        super().__init__(**kwargs)
+
+    def make_formfield(self, **kwargs):
+        return forms.JSONField(**kwargs)
+
+    def clean(self, value: Any) -> Any:
+        if value is None or value == "":
+            if self.required:
+                raise ValidationError("This field is required.", code="required")
+            return self.get_default()
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as e:
+                raise ValidationError(f"Not valid JSON: {e}.", code="invalid") from None
+        if self.shape is list and isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, self.shape):
+            raise ValidationError(f"Expected a JSON {self.shape.__name__}, got {type(value).__name__}.", code="type")
+        try:
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise ValidationError(f"Not strict JSON: {e}.", code="invalid") from None
+        if "\\u0000" in text:
+            raise ValidationError("A NUL character (\\u0000) cannot be stored.", code="invalid")
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValidationError("The text is not valid UTF-8.", code="encoding") from None
+        if size > self.max_bytes:
+            raise ValidationError(f"{size} bytes of JSON; at most {self.max_bytes}.", code="max_bytes")
+        return json.loads(text)
+
+    def describe(self):
+        return f"{self.type_name} {self.shape.__name__}"
 
 
 class ParameterRecord:
