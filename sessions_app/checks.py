@@ -24,6 +24,9 @@ E013       ``django_q`` missing from ``INSTALLED_APPS``
 W001       ``Q_CLUSTER["retry"]`` not longer than ``SESSIONS_MAX_TIMEOUT`` (redelivering brokers)
 W002       a broker that does not screen queued tasks (not ``GuardedORM`` / ``GuardedRedis``)
 W003       one function registered as two codeunits
+E014       ``django_htmx`` missing from ``INSTALLED_APPS`` (the pages load htmx through it)
+E015       ``CurrentCompanyMiddleware`` missing from ``MIDDLEWARE``, or before the authentication middleware
+W004       the ``current_company_context`` context processor missing (pages show no company)
 =========  =====================================================================================
 """
 
@@ -343,7 +346,8 @@ def _retry_warnings(q: dict) -> list:
             "a session's task again while the session may still run (the worker's claim refuses that delivery, "
             "but it takes a worker and records a 'refused' event).",
             hint=f'Set Q_CLUSTER["retry"] = {int(longest) + 600} (SESSIONS_MAX_TIMEOUT in seconds plus a '
-            "margin), or lower SESSIONS_MAX_TIMEOUT.",
+            f'margin) and Q_CLUSTER["timeout"] = {int(longest) + 60} (django-q2 wants a timeout below retry), '
+            "or lower SESSIONS_MAX_TIMEOUT.",
             id="sessions_app.W001",
         )
     ]
@@ -445,3 +449,59 @@ def check_codeunits(app_configs=None, **kwargs):
     from .codeunits import registry
 
     return codeunit_messages(registry)
+
+
+# --- E014, E015, W004: the web pages -----------------------------------------------------------
+
+MIDDLEWARE_PATH = "sessions_app.middleware.CurrentCompanyMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+CONTEXT_PROCESSOR = "sessions_app.middleware.current_company_context"
+
+
+@register(TAG)
+def check_web(app_configs=None, **kwargs):
+    """The app's pages need htmx's template tags, the current company per request, and it in their context."""
+    messages = []
+    if not apps.is_installed("django_htmx"):
+        messages.append(
+            Error(
+                "'django_htmx' is not in INSTALLED_APPS: the app's pages load htmx with its template tags.",
+                hint='Add "django_htmx" to INSTALLED_APPS.',
+                id="sessions_app.E014",
+            )
+        )
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH not in middleware:
+        messages.append(
+            Error(
+                f"{MIDDLEWARE_PATH!r} is not in MIDDLEWARE: requests have no current company, and the start "
+                "and job queue pages fail.",
+                hint=f'Add "{MIDDLEWARE_PATH}" to MIDDLEWARE, after "{AUTH_MIDDLEWARE}".',
+                id="sessions_app.E015",
+            )
+        )
+    elif AUTH_MIDDLEWARE in middleware and middleware.index(MIDDLEWARE_PATH) < middleware.index(AUTH_MIDDLEWARE):
+        messages.append(
+            Error(
+                f"{MIDDLEWARE_PATH!r} comes before {AUTH_MIDDLEWARE!r}: it chooses the company by the user, "
+                "who is not known yet.",
+                hint=f'Move "{MIDDLEWARE_PATH}" after "{AUTH_MIDDLEWARE}" in MIDDLEWARE.',
+                id="sessions_app.E015",
+            )
+        )
+    django_templates = [
+        t
+        for t in getattr(settings, "TEMPLATES", None) or []
+        if isinstance(t, dict) and "DjangoTemplates" in str(t.get("BACKEND"))
+    ]
+    processors = [p for t in django_templates for p in (t.get("OPTIONS") or {}).get("context_processors", [])]
+    if django_templates and CONTEXT_PROCESSOR not in processors:
+        messages.append(
+            CheckWarning(
+                f"{CONTEXT_PROCESSOR!r} is not among the context processors: pages show no current company "
+                "and no company switcher.",
+                hint=f'Append "{CONTEXT_PROCESSOR}" to TEMPLATES[0]["OPTIONS"]["context_processors"].',
+                id="sessions_app.W004",
+            )
+        )
+    return messages

@@ -261,3 +261,29 @@ def test_registering_the_same_codeunit_again_is_no_clash():
     reg.register(Codeunit(id=50206, name="Post Orders", func=work))
     reg.register(Codeunit(id=50207, name="Other", func=other_work))
     assert checks.codeunit_messages(reg) == []
+
+
+# --- E014, E015, W004: the web pages ------------------------------------------------------------
+
+
+def test_django_htmx_not_installed(monkeypatch):
+    installed = checks.apps.is_installed
+    monkeypatch.setattr(checks.apps, "is_installed", lambda name: name != "django_htmx" and installed(name))
+    assert_reported(checks.check_web(), "sessions_app.E014", "'django_htmx'")
+
+
+def test_the_company_middleware_missing_or_before_authentication():
+    without = [m for m in settings.MIDDLEWARE if m != checks.MIDDLEWARE_PATH]
+    with override_settings(MIDDLEWARE=without):
+        assert_reported(checks.check_web(), "sessions_app.E015", "is not in MIDDLEWARE")
+    with override_settings(MIDDLEWARE=[checks.MIDDLEWARE_PATH, *without]):
+        assert_reported(checks.check_web(), "sessions_app.E015", "comes before")
+
+
+def test_the_context_processor_missing():
+    template = settings.TEMPLATES[0]
+    options = {**template["OPTIONS"]}
+    options["context_processors"] = [p for p in options["context_processors"] if p != checks.CONTEXT_PROCESSOR]
+    with override_settings(TEMPLATES=[{**template, "OPTIONS": options}]):
+        assert_reported(checks.check_web(), "sessions_app.W004", "context processors")
+    assert checks.check_web() == []
