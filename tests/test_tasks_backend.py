@@ -131,9 +131,7 @@ def test_a_worker_runs_only_declared_tasks_of_installed_apps():
     from sessions_app.api import start_session
 
     for path in ("os.system", "tests.testapp.tasks.not_a_task", "tests.testapp.codeunits.insert_row", "nowhere.x"):
-        s = start_session(
-            "Django Task", company="CRONUS", params={"task": path, "args": ["echo owned"]}, debug=True
-        )
+        s = start_session("Django Task", company="CRONUS", params={"task": path, "args": ["echo owned"]}, debug=True)
         assert s.status == Status.FAILED
         assert "is not a @task function of a sessions backend in an installed app" in s.error
 
