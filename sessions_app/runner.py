@@ -228,7 +228,10 @@ def _finish(session, status, *, result=None, error="", tb="", context=None, erro
     for name, value in fields.items():
         setattr(session, name, value)
     session.status = status
-    level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
+    # A stop someone asked for is no error; a timeout is worth a warning; a failure is an error.
+    level = {Status.SUCCEEDED: logging.INFO, Status.STOPPED: logging.INFO, Status.TIMED_OUT: logging.WARNING}.get(
+        status, logging.ERROR
+    )
     logger.log(
         level,
         "session=%s codeunit=%s company=%s %s in %s%s",

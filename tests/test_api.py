@@ -197,6 +197,43 @@ def test_inline_debug_run_uses_the_same_runner_row_and_transaction():
     assert kinds == ["created", "started", "succeeded"]
 
 
+def test_an_inline_run_keeps_its_timeout_and_ends_as_timed_out_without_a_traceback(caplog):
+    log_id = uuid.uuid4()
+    s = start_session("Cooperative Loop", company="CRONUS", params={"log_id": str(log_id), "seconds": 60}, timeout=1,
+                      debug=True)  # fmt: skip
+    assert (s.mode, s.status, s.traceback) == ("inline", "timed_out", "")
+    assert "timed out" in s.error.lower()
+    assert s.finished_at - s.started_at < timedelta(seconds=10)
+    assert not SessionLog.objects.using("company_cronus").filter(id=log_id).exists()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_an_inline_run_stopped_by_a_user_says_who_and_why_without_a_traceback(caplog):
+    """The stop comes from another thread (the admin, a command) while the debugger's thread runs the codeunit."""
+    import threading
+
+    from sessions_app.api import stop_session
+
+    stopper = User.objects.create_superuser("stopper", "", "pw")
+    log_id = uuid.uuid4()
+
+    def stop_when_running():
+        wait_until(lambda: BackgroundSession.objects.filter(status="running").exists(), 30)
+        stopped.append(stop_session(BackgroundSession.objects.get().id, comment="enough debugging", user=stopper))
+
+    stopped = []
+    thread = threading.Thread(target=stop_when_running)
+    thread.start()
+    s = start_session("Cooperative Loop", company="CRONUS", params={"log_id": str(log_id), "seconds": 60}, debug=True)
+    thread.join(30)
+    assert stopped == [True]
+    assert (s.mode, s.status, s.traceback) == ("inline", "stopped", "")
+    assert (s.stopped_by, s.stop_comment) == ("stopper", "enough debugging")
+    assert "stopper" in s.error and "enough debugging" in s.error
+    assert not SessionLog.objects.using("company_cronus").filter(id=log_id).exists()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 @override_settings(SESSIONS_DEBUG=True)
 def test_the_debug_setting_runs_sessions_inline_unless_the_call_says_otherwise():
     assert start_session("No-op", company="CRONUS").mode == "inline"
