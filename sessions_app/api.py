@@ -317,22 +317,15 @@ def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> Non
 def _queue_pending(session_id: int, message: str = "caller committed") -> bool:
     """Queue a pending session; False if it was no longer pending."""
     session = _registry().get(pk=session_id)
-    if not _registry().filter(pk=session_id, status=Status.PENDING).update(status=Status.QUEUED):
-        return False
-    session.status = Status.QUEUED
     try:
-        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
+        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the push fails: it stays pending, then failed
             session.task_id = queue.new_task_id()
-            _registry().filter(pk=session_id).update(task_id=session.task_id, queued_at=timezone.now())
-            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-                session_id=session_id, kind=SessionEvent.Kind.QUEUED, message=message
-            )
+            if not _registry().queue_pending(session_id, session.task_id, message):
+                return False
             queue.push(queue.build_package(session))
     except Exception as e:
         logger.exception("session=%s could not be queued after commit", session_id)
-        _registry().filter(pk=session_id).update(
-            status=Status.FAILED, finished_at=timezone.now(), error=f"Could not be queued: {e}"
-        )
+        _registry().finish(session_id, Status.FAILED, from_status=Status.PENDING, error=f"Could not be queued: {e}")
     return True
 
 
@@ -504,30 +497,17 @@ def request_stop(session_id, comment: str = "", user=None) -> StopResult:
     if running is not None and running.id == session.id:
         return StopResult(False, f"Session {session.id} cannot stop itself.", session.status)
     who = user.get_username() if user is not None else ""
-    comment = str(comment)[:500]
-    now = timezone.now()
-    sessions = _registry().filter(pk=session.id)
-    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-        if sessions.filter(status__in=(Status.PENDING, Status.QUEUED)).update(
-            status=Status.CANCELLED, finished_at=now, stop_requested_at=now, stopped_by=who, stop_comment=comment
-        ):
-            _stop_event(session.id, SessionEvent.Kind.CANCELLED, who, comment)
-            return StopResult(True, f"Session {session.id} was cancelled before it started.", Status.CANCELLED)
-        if sessions.filter(status=Status.RUNNING, stop_requested_at__isnull=True).update(
-            stop_requested_at=now, stopped_by=who, stop_comment=comment
-        ):
-            _stop_event(session.id, SessionEvent.Kind.STOP_REQUESTED, who, comment)
-            return StopResult(True, f"Session {session.id} is stopping.", Status.RUNNING)
+    outcome = _registry().request_stop(session.id, who, str(comment)[:500])
+    if outcome is not None:
+        logger.info("session=%s %s %s", session.id, "cancelled" if outcome == Status.CANCELLED else "stopping", who)
+    if outcome == Status.CANCELLED:
+        return StopResult(True, f"Session {session.id} was cancelled before it started.", Status.CANCELLED)
+    if outcome == Status.RUNNING:
+        return StopResult(True, f"Session {session.id} is stopping.", Status.RUNNING)
     session = get_session(session.id)
     if session.status == Status.RUNNING:
         return StopResult(True, f"Session {session.id} is already stopping.", session.status)
     return StopResult(False, f"Session {session.id} has already finished: {session.status}.", session.status)
-
-
-def _stop_event(session_id, kind, who, comment):
-    message = " ".join(part for part in (f"by {who}" if who else "", comment) if part)
-    SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session_id=session_id, kind=kind, message=message)
-    logger.info("session=%s %s %s", session_id, kind, message)
 
 
 def stop_session(session_id, comment: str = "", user=None) -> bool:

@@ -18,7 +18,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from . import fence, leader, runner, signals
@@ -242,23 +242,16 @@ def requeue_stranded(batch: int = 100) -> list[int]:
             why.update({s.id: f"the broker lost it (queued {app_settings.REQUEUE_AFTER} ago)" for s in lost})
     requeued = []
     for s in stranded:
-        task_id = queue.new_task_id()
-        if (
-            not _sessions()
-            .filter(pk=s.id, status=Status.QUEUED, queued_at=s.queued_at)
-            .update(queued_at=timezone.now(), task_id=task_id, fetched_by="", fetched_at=None)
-        ):
-            continue
-        s.task_id = task_id
+        s.task_id = queue.new_task_id()
         try:
-            queue.push(queue.build_package(s))
+            with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # no push, no record of one
+                if not _sessions().requeue(s.id, s.queued_at, s.task_id, f"queued again: {why[s.id]}"):
+                    continue
+                queue.push(queue.build_package(s))
         except Exception:
             logger.exception("session=%s could not be queued again", s.id)
             continue
         requeued.append(s.id)
-        SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-            session_id=s.id, kind=SessionEvent.Kind.QUEUED, message=f"queued again: {why[s.id]}"
-        )
         logger.warning("session=%s queued again: %s", s.id, why[s.id])
     return requeued
 

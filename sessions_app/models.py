@@ -71,14 +71,58 @@ class BackgroundSessionQuerySet(models.QuerySet):
             self._event(session_id, SessionEvent.Kind.STARTED, f"on {worker}")
             return self.get(pk=session_id)
 
-    def finish(self, session_id: int, status: str, *, message: str = "", **fields) -> bool:
-        """Move a running session to the finished ``status`` with ``fields``; False if it was not running."""
+    def finish(self, session_id: int, status: str, *, message: str = "", from_status=None, **fields) -> bool:
+        """Move a running session (or one in ``from_status``) to the finished ``status`` with ``fields``.
+
+        False if it was not in that status.
+        """
         fields.setdefault("finished_at", timezone.now())
         with transaction.atomic(using=self.db):
-            if not self.filter(pk=session_id, status=Status.RUNNING).update(status=status, **fields):
+            if not self.filter(pk=session_id, status=from_status or Status.RUNNING).update(status=status, **fields):
                 return False
             self._event(session_id, FINISH_EVENTS[status], message)
         return True
+
+    def queue_pending(self, session_id: int, task_id: str, message: str) -> bool:
+        """Queue a session that waited for its caller's commit, as task ``task_id``; False if it was not pending."""
+        with transaction.atomic(using=self.db):
+            if not self.filter(pk=session_id, status=Status.PENDING).update(
+                status=Status.QUEUED, task_id=task_id, queued_at=timezone.now()
+            ):
+                return False
+            self._event(session_id, SessionEvent.Kind.QUEUED, message)
+        return True
+
+    def requeue(self, session_id: int, queued_at, task_id: str, message: str) -> bool:
+        """Queue a queued session again as task ``task_id``; False if it was claimed or queued again meanwhile."""
+        with transaction.atomic(using=self.db):
+            if not self.filter(pk=session_id, status=Status.QUEUED, queued_at=queued_at).update(
+                queued_at=timezone.now(), task_id=task_id, fetched_by="", fetched_at=None
+            ):
+                return False
+            self._event(session_id, SessionEvent.Kind.QUEUED, message)
+        return True
+
+    def request_stop(self, session_id: int, who: str, comment: str) -> str | None:
+        """Cancel a session that has not started, or ask a running one to stop.
+
+        Return ``Status.CANCELLED``, ``Status.RUNNING`` (asked to stop), or ``None``
+        if it had finished or was asked already.
+        """
+        now = timezone.now()
+        asked = dict(stop_requested_at=now, stopped_by=who, stop_comment=comment)
+        message = " ".join(part for part in (f"by {who}" if who else "", comment) if part)
+        with transaction.atomic(using=self.db):
+            mine = self.filter(pk=session_id)
+            if mine.filter(status__in=(Status.PENDING, Status.QUEUED)).update(
+                status=Status.CANCELLED, finished_at=now, **asked
+            ):
+                self._event(session_id, SessionEvent.Kind.CANCELLED, message)
+                return Status.CANCELLED
+            if mine.filter(status=Status.RUNNING, stop_requested_at__isnull=True).update(**asked):
+                self._event(session_id, SessionEvent.Kind.STOP_REQUESTED, message)
+                return Status.RUNNING
+        return None
 
     def cancel_pending(self, session_id: int, message: str) -> bool:
         """Cancel a session still waiting for its caller's commit; False if it was not pending."""
