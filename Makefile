@@ -1,10 +1,15 @@
 # make demo  - set up and run the demo (web + admin + worker) on SQLite, no server needed
+#              ADDR=host:port (default 127.0.0.1:8000), DEMO_ADMIN_PASSWORD=... (set the admin's password),
+#              DEMO_RESET_PASSWORD=1 (a new random one); otherwise an existing admin keeps its password
 # make test  - set up and run the whole test suite (databases and broker from the environment)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ADDR ?= 127.0.0.1:8000
+DEMO_RESET_PASSWORD ?=
+# The admin password reaches load_demo in its environment, never on a command line that make echoes.
+export DEMO_ADMIN_PASSWORD
 
 .PHONY: setup setup-browser demo test lint check clean
 
@@ -27,7 +32,7 @@ setup-browser:
 
 demo: setup
 	$(PY) manage.py migrate_all
-	$(PY) manage.py load_demo --jobs
+	$(PY) manage.py load_demo --jobs$(if $(filter-out 0 no false,$(DEMO_RESET_PASSWORD)), --reset-password)
 	$(PY) manage.py rundemo $(ADDR)
 
 test: setup setup-browser

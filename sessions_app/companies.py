@@ -34,16 +34,40 @@ def all_companies() -> list[Company]:
     return [Company(name, alias) for name, alias in app_settings.COMPANIES.items()]
 
 
+class AmbiguousCompany(UnknownCompany):
+    """A name that matches, in any case, two configured companies whose names differ only in case."""
+
+    def __init__(self, name: str, matches: list[str]):
+        super().__init__(name)
+        self.matches = matches
+        self.args = (
+            f"Company {name!r} is ambiguous: SESSIONS_COMPANIES has {' and '.join(map(repr, matches))}, "
+            "which differ only in case. Company names are matched in any case, so they must differ by more "
+            "than case: rename one of them.",
+        )
+
+
 def get_company(name: "str | Company") -> Company:
-    """Return the company called ``name``; raise ``UnknownCompany`` if there is none."""
+    """Return the company called ``name``, in any case (``cronus`` finds ``CRONUS``).
+
+    Raise ``UnknownCompany`` if there is none, and ``AmbiguousCompany`` (an ``UnknownCompany``) if
+    ``name`` is not the exact name of a company but matches, in another case, two of them.
+    """
     if isinstance(name, Company):
         name = name.name
     if not isinstance(name, str):
         raise UnknownCompany(name)
-    alias = app_settings.COMPANIES.get(name)
-    if alias is None:
+    companies = app_settings.COMPANIES
+    alias = companies.get(name)
+    if alias is not None:
+        return Company(name, alias)
+    folded = name.casefold()
+    matches = [(n, a) for n, a in companies.items() if isinstance(n, str) and n.casefold() == folded]
+    if len(matches) > 1:
+        raise AmbiguousCompany(name, [n for n, _ in matches])
+    if not matches:
         raise UnknownCompany(name)
-    return Company(name, alias)
+    return Company(*matches[0])
 
 
 def company_aliases() -> set[str]:

@@ -1,12 +1,15 @@
 """Management commands: real processes, real exit codes, nothing written on bad input."""
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from sessions_app.models import BackgroundSession
 from tests.conftest import BASE_DIR, queued_tasks
@@ -14,8 +17,11 @@ from tests.conftest import BASE_DIR, queued_tasks
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
 
-def manage(*args, timeout=120):
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL="WARNING")
+def manage(*args, timeout=120, log_level="WARNING"):
+    """Run ``manage.py`` in a process of its own; ``log_level=None`` keeps the project's (INFO) log level."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL=log_level or "")
+    if log_level is None:
+        del env["SESSIONS_LOG_LEVEL"]
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
         cwd=BASE_DIR,
@@ -43,6 +49,8 @@ def manage(*args, timeout=120):
         (["The Works", "--timeout", "soon"], b"'soon' is not a number of seconds"),
         (["The Works", "--timeout", "99999999"], b"Timeout"),
         (["The Works", "--bogus"], b"unrecognized arguments: --bogus"),
+        # A command has no open transaction of its caller to wait for.
+        (["The Works", "--on-commit"], b"unrecognized arguments: --on-commit"),
         ([b"The \xff Works"], b"is not valid UTF-8"),
     ],
 )
@@ -159,6 +167,14 @@ def test_companies_lists_aliases_and_migration_state(capsys):
     assert all("PASSWORD" not in json.dumps(r) for r in rows)
 
 
+def test_companies_prints_a_header_line(capsys):
+    call_command("companies")
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["NAME", "ALIAS", "ENGINE", "MIGRATIONS", "DATABASE"]
+    assert [line.split()[0] for line in lines] == ["CRONUS", "CRONUS"]
+    assert "company_cronus_uk" in lines[1] and "migrated" in lines[1]
+
+
 @pytest.mark.integration
 def test_wait_on_a_terminal_shows_a_progress_bar_and_the_log(cluster):
     import pty
@@ -268,3 +284,235 @@ def test_absurd_numbers_exit_2_with_a_one_line_message_and_write_nothing(args, m
     assert result.stdout == b""
     assert scheduling_rows() == before  # nothing started, created or pruned
     assert queued_tasks() == 0
+
+
+def fails(*args, code: int, **options) -> str:
+    """Run a command in this process that must fail with exit ``code``; return its message."""
+    with pytest.raises(CommandError) as e:
+        call_command(*args, stdout=io.StringIO(), stderr=io.StringIO(), **options)
+    assert e.value.returncode == code, e.value
+    return str(e.value)
+
+
+# Company names match in any case, as codeunit names do.
+
+
+def test_company_names_match_in_any_case():
+    result = manage("start_session", "No-op", "--company", "cronus uk", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["company"] == "CRONUS UK"
+    assert BackgroundSession.objects.get().company == "CRONUS UK"  # stored under its configured name
+    out = io.StringIO()
+    call_command("sessions", "--company", "Cronus UK", "--json", stdout=out)
+    assert [r["company"] for r in json.loads(out.getvalue())] == ["CRONUS UK"]
+    out = io.StringIO()
+    call_command("sessions", "--company", "cronus", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == []
+
+
+def test_a_company_name_that_matches_two_companies_in_other_cases_is_refused(settings):
+    settings.SESSIONS_COMPANIES = {"CRONUS": "company_cronus", "Cronus": "company_cronus_uk"}
+    message = fails("start_session", "No-op", "--company", "cronus", code=2)
+    assert "'CRONUS' and 'Cronus', which differ only in case" in message
+    assert "differ only in case" in fails("sessions", "--company", "cronus", code=2)
+    call_command("start_session", "No-op", "--company", "Cronus", stdout=io.StringIO())  # the exact name works
+    assert list(BackgroundSession.objects.values_list("company", flat=True)) == ["Cronus"]
+
+
+# Unknown names and ids: the message names the valid choices, or the closest of many.
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["start_session", "Teh Works"],
+            "Codeunit 'Teh Works' is not registered. Closest registered codeunits: 50100 'The Works' "
+            "(`manage.py codeunits` lists all ",
+        ),
+        (["start_session", "99999"], "`manage.py codeunits` lists the "),
+        (
+            ["start_session", "No-op", "--company", "CRONUS US"],
+            "Company 'CRONUS US' does not exist. Companies: 'CRONUS', 'CRONUS UK'.",
+        ),
+        (["sessions", "--company", "Nowhere"], "Company 'Nowhere' does not exist. Companies: 'CRONUS', 'CRONUS UK'."),
+        (["stop_session", "999"], "Session 999 does not exist. No session is active."),
+    ],
+)
+def test_unknown_names_and_ids_name_the_choices_and_exit_2(args, message):
+    result = manage(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert result.stdout == b""
+
+
+def test_an_unknown_session_id_names_the_active_sessions_or_the_closest_of_many():
+    ids = [
+        BackgroundSession.objects.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status=status).id
+        for status in ("queued", "running", "succeeded")
+    ]
+    assert f"Session 999 does not exist. Active sessions: {ids[0]}, {ids[1]}." in fails("stop_session", "999", code=2)
+    many = [
+        BackgroundSession.objects.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS").id
+        for _ in range(12)
+    ]
+    BackgroundSession.objects.filter(pk=many[5]).delete()
+    message = fails("stop_session", str(many[5]), code=2)
+    near = sorted(sorted(set(many) - {many[5]}, key=lambda pk: (abs(pk - many[5]), pk))[:5])
+    closest = ", ".join(map(str, near))
+    assert f"Closest active sessions: {closest} (`manage.py sessions --active` lists all 13)." in message
+    assert not BackgroundSession.objects.filter(stop_requested_at__isnull=False).exists()  # nothing was stopped
+
+
+# One exit-code rule: 0 done, 1 could not, 2 bad input or an unknown id or name.
+
+
+def test_stop_session_exits_0_when_done_1_when_it_could_not_and_2_for_an_unknown_id():
+    s = BackgroundSession.objects.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status="queued")
+    assert manage("stop_session", str(s.id)).returncode == 0
+    again = manage("stop_session", str(s.id))
+    assert again.returncode == 1 and b"already finished: cancelled" in again.stderr
+    unknown = manage("stop_session", str(s.id + 1))
+    assert unknown.returncode == 2 and f"Session {s.id + 1} does not exist.".encode() in unknown.stderr
+    assert manage("stop_session", "0").returncode == 2
+    assert manage("stop_session", "-3").returncode == 2
+
+
+def test_a_start_refused_for_now_exits_1_not_2(settings):
+    settings.SESSIONS_MAX_ACTIVE = 1
+    call_command("start_session", "No-op", stdout=io.StringIO())
+    assert "sessions are active already" in fails("start_session", "No-op", code=1)
+    assert BackgroundSession.objects.count() == 1
+
+
+def test_a_database_error_exits_1_with_one_line_not_a_traceback(monkeypatch):
+    from django.db import OperationalError
+
+    from sessions_app.management.commands import prune_sessions
+
+    def prune(older_than):
+        raise OperationalError("disk I/O error\nmore detail")
+
+    monkeypatch.setattr(prune_sessions, "prune", prune)
+    assert fails("prune_sessions", "--older-than", "30", code=1) == "Database error: disk I/O error"
+
+
+# INFO log lines only with -v 2.
+
+
+def test_commands_print_no_info_log_lines_unless_verbosity_2():
+    a, b = (
+        BackgroundSession.objects.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS", status="queued")
+        for _ in range(2)
+    )
+    quiet = manage("stop_session", str(a.id), log_level=None)  # the project's INFO level
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == b""
+    assert quiet.stdout.decode() == f"Session {a.id} was cancelled before it started.\n"
+    loud = manage("stop_session", str(b.id), "-v", "2", log_level=None)
+    assert loud.returncode == 0, loud.stderr
+    assert f"INFO sessions_app session={b.id} cancelled".encode() in loud.stderr
+
+
+def test_the_log_level_is_restored_after_the_command(caplog):
+    logger = logging.getLogger("sessions_app")
+    before = logger.level
+    with caplog.at_level(logging.INFO, logger="sessions_app"):
+        call_command("start_session", "No-op", "--debug", stdout=io.StringIO())
+        assert logger.level == logging.INFO
+        assert not [r for r in caplog.records if r.levelno < logging.WARNING]
+        call_command("start_session", "No-op", "--debug", "-v", "2", stdout=io.StringIO())
+        assert [r for r in caplog.records if r.levelno == logging.INFO]
+    assert logger.level == before
+
+
+# The demo: ADDR and DEMO_ADMIN_PASSWORD reach it; the admin password is kept unless asked to reset it.
+
+
+def test_load_demo_keeps_the_admin_password_unless_asked_to_reset_it(monkeypatch):
+    from django.contrib.auth.models import User
+
+    monkeypatch.delenv("DEMO_ADMIN_PASSWORD", raising=False)
+
+    def load(*args) -> str:
+        out = io.StringIO()
+        call_command("load_demo", "--username", "demo-admin", *args, stdout=out)
+        return out.getvalue().splitlines()[-1]
+
+    first = load()
+    assert first.startswith("Admin user: demo-admin  password: ")
+    password = first.rsplit(" ", 1)[-1]
+    user = User.objects.get(username="demo-admin")
+    assert user.is_superuser and user.is_staff and user.check_password(password)
+
+    kept = load()
+    assert kept.startswith("Admin user: demo-admin  password unchanged") and password not in kept
+    assert "DEMO_RESET_PASSWORD=1" in kept and "--reset-password" in kept
+    assert User.objects.get(username="demo-admin").check_password(password)
+
+    reset = load("--reset-password")
+    new = reset.rsplit(" ", 1)[-1]
+    assert new != password and User.objects.get(username="demo-admin").check_password(new)
+
+    monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "chosen-pw-123")
+    given = load()
+    assert given == "Admin user: demo-admin  password: the one in DEMO_ADMIN_PASSWORD"
+    assert User.objects.get(username="demo-admin").check_password("chosen-pw-123")
+    assert User.objects.count() == 1
+
+
+def test_make_demo_passes_addr_the_password_and_the_reset_on(tmp_path):
+    """``make demo`` with a stand-in Python that records its arguments and DEMO_ADMIN_PASSWORD."""
+    log = tmp_path / "calls"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "$* | $DEMO_ADMIN_PASSWORD" >> {log}\n')
+    python.chmod(0o755)
+    venv = tmp_path / "venv"
+
+    def make(*variables):
+        log.write_text("")
+        # -o: the virtualenv counts as set up (nothing is installed); PY is the stand-in.
+        result = subprocess.run(
+            ["make", "-C", str(BASE_DIR), "-o", f"{venv}/.installed", f"VENV={venv}", f"PY={python}", "demo"]
+            + list(variables),
+            capture_output=True,
+            timeout=60,
+            env={
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith("DEMO_") and k not in ("ADDR", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+            },
+        )
+        assert result.returncode == 0, result.stderr
+        return result, log.read_text().splitlines()
+
+    _, calls = make()
+    assert calls == [
+        "manage.py migrate_all | ",
+        "manage.py load_demo --jobs | ",
+        "manage.py rundemo 127.0.0.1:8000 | ",
+    ]
+    result, calls = make("ADDR=0.0.0.0:9000", "DEMO_ADMIN_PASSWORD=s3cret-pw", "DEMO_RESET_PASSWORD=1")
+    assert calls == [
+        "manage.py migrate_all | s3cret-pw",
+        "manage.py load_demo --jobs --reset-password | s3cret-pw",
+        "manage.py rundemo 0.0.0.0:9000 | s3cret-pw",
+    ]
+    assert b"s3cret-pw" not in result.stdout + result.stderr  # in the environment, never on an echoed line
+    _, calls = make("DEMO_RESET_PASSWORD=0")
+    assert calls[1] == "manage.py load_demo --jobs | "
+
+
+@pytest.mark.parametrize(
+    "addrport, url",
+    [
+        ("127.0.0.1:8000", "http://127.0.0.1:8000/"),
+        ("0.0.0.0:9000", "http://0.0.0.0:9000/"),
+        ("8080", "http://127.0.0.1:8080/"),
+    ],
+)
+def test_rundemo_shows_the_address_it_was_given(addrport, url):
+    from demo.management.commands.rundemo import site_url
+
+    assert site_url(addrport) == url

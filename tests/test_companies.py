@@ -72,12 +72,37 @@ def test_control_models_stay_on_their_databases_whatever_the_company():
         assert User.objects.all().db == "default"
 
 
-@pytest.mark.parametrize("name", ["CRONUS US", "cronus", "", None, 5, "CRONUS UK "])
+@pytest.mark.parametrize("name", ["CRONUS US", "CRONUSUK", "", None, 5, "CRONUS UK "])
 def test_unknown_companies_are_refused_with_the_name(name):
     with pytest.raises(UnknownCompany) as e:
         with use_company(name) if name is not None else use_company(object()):
             pass
     assert "does not exist" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "name, found",
+    [("cronus", "CRONUS"), ("Cronus Uk", "CRONUS UK"), ("CRONUS UK", "CRONUS UK"), ("straße", "STRASSE")],
+)
+def test_company_names_match_in_any_case_and_give_the_configured_name(settings, name, found):
+    settings.SESSIONS_COMPANIES = {**settings.SESSIONS_COMPANIES, "STRASSE": "company_cronus"}
+    company = get_company(name)
+    assert (company.name, company.alias) == (found, settings.SESSIONS_COMPANIES[found])
+    with use_company(name) as current:
+        assert current.name == found
+
+
+def test_names_differing_only_in_case_are_refused_unless_exact(settings):
+    from sessions_app.companies import AmbiguousCompany
+
+    settings.SESSIONS_COMPANIES = {"CRONUS": "company_cronus", "Cronus": "company_cronus_uk"}
+    assert get_company("CRONUS").alias == "company_cronus"  # an exact name still works
+    assert get_company("Cronus").alias == "company_cronus_uk"
+    with pytest.raises(AmbiguousCompany) as e:
+        get_company("cronus")
+    assert isinstance(e.value, UnknownCompany)
+    assert "'CRONUS' and 'Cronus', which differ only in case" in str(e.value)
+    assert "must differ by more than case" in str(e.value)
 
 
 def test_use_company_nests_and_restores():

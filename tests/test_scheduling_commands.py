@@ -148,9 +148,13 @@ def test_tasks_cancel_of_a_running_task_stops_its_session():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["create", "Teh Works"], "Codeunit 'Teh Works' is not registered."),
-        (["create", "No-op", "--company", "CRONUS US"], "Company 'CRONUS US' does not exist."),
-        (["create", "No-op", "--failure-codeunit", "Nope"], "Failure codeunit: Codeunit 'Nope' is not registered."),
+        (["create", "Teh Works"], "Codeunit 'Teh Works' is not registered. Closest registered codeunits: 50100"),
+        (["create", "No-op", "--company", "CRONUS US"], "Company 'CRONUS US' does not exist. Companies: 'CRONUS', "),
+        (
+            ["create", "No-op", "--failure-codeunit", "Nope"],
+            "Failure codeunit: Codeunit 'Nope' is not registered. Closest registered codeunits: 90007 'No-op'",
+        ),
+        (["create", "Nope", "--failure-codeunit", "No-op"], "Codeunit 'Nope' is not registered. Closest"),
         (["create", "Insert Row", "--param", "log_id=x"], "log_id: Enter a valid UUID."),
         (["create", "Insert Row", "--param", "result"], "'result' is not KEY=VALUE"),
         (["create", "Insert Row", "--param", "result=a", "--param", "result=b"], "--param result is given twice."),
@@ -159,11 +163,11 @@ def test_tasks_cancel_of_a_running_task_stops_its_session():
         (["create", "No-op", "--not-before", "2030-02-30 10:00"], "'2030-02-30 10:00' is not a date and time"),
         (["create", "No-op", "--timeout", "0"], "must be a positive number of seconds"),
         (["create"], "the following arguments are required: codeunit"),
-        (["cancel", "99"], "Scheduled task '99' does not exist."),
+        (["cancel", "99"], "Scheduled task '99' does not exist. Tasks that still exist: {task}."),
         (["cancel", "x"], "Scheduled task 'x' does not exist."),
-        (["ready", "99"], "Scheduled task '99' does not exist."),
+        (["ready", "99"], "Scheduled task '99' does not exist. Tasks that still exist: {task}."),
         (["ready", "{task}", "--not-before", "soon"], "'soon' is not a date and time"),
-        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist."),
+        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist. Companies: 'CRONUS', 'CRONUS UK'."),
         (["list", "--status", "exploded"], "invalid choice: 'exploded'"),
         (["list", "--limit", "0"], "'0' must be at least 1"),
     ],
@@ -171,7 +175,7 @@ def test_tasks_cancel_of_a_running_task_stops_its_session():
 def test_tasks_bad_input_exits_2_and_writes_nothing(args, message):
     existing = scheduling.create_task("No-op", company="CRONUS", ready=False)
     before = rows()
-    assert message in fails("tasks", *[a.format(task=existing) for a in args])
+    assert message.format(task=existing) in fails("tasks", *[a.format(task=existing) for a in args])
     assert rows() == before
 
 
@@ -380,13 +384,15 @@ ADD = ["add", "No-op", "--company", "CRONUS"]
         ([*ADD, "--timeout", "0"], "must be a positive number of seconds"),
         ([*ADD, "--user", "nobody"], "User 'nobody' does not exist."),
         ([*ADD, "--user", "outsider"], "'outsider' may not"),
-        (["ready", "99"], "Job queue entry '99' does not exist."),
+        (["ready", "99"], "Job queue entry '99' does not exist. Job queue entries: {job}."),
         (["ready", "{job}", "--user", "nobody"], "User 'nobody' does not exist."),
-        (["hold", "12x"], "Job queue entry '12x' does not exist."),
-        (["restart", "99"], "Job queue entry '99' does not exist."),
-        (["run", "99"], "Job queue entry '99' does not exist."),
+        (["hold", "12x"], "Job queue entry '12x' does not exist. Job queue entries: {job}."),
+        (["restart", "99"], "Job queue entry '99' does not exist. Job queue entries: {job}."),
+        (["run", "99"], "Job queue entry '99' does not exist. Job queue entries: {job}."),
         (["run"], "the following arguments are required: id"),
-        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist."),
+        (["add", "Teh Works", "--company", "cronus"], "Closest registered codeunits: 50100 'The Works'"),
+        (["add", "No-op", "--company", "CRONUS US"], "Companies: 'CRONUS', 'CRONUS UK'."),
+        (["list", "--company", "Nowhere"], "Company 'Nowhere' does not exist. Companies: 'CRONUS', 'CRONUS UK'."),
         (["list", "--status", "exploded"], "invalid choice: 'exploded'"),
     ],
 )
@@ -394,7 +400,7 @@ def test_job_queue_bad_input_exits_2_and_writes_nothing(args, message):
     User.objects.create_user("outsider")
     existing = scheduling.add_job("No-op", company="CRONUS", ready=False)
     before = rows()
-    assert message in fails("job_queue", *[a.format(job=existing.id) for a in args])
+    assert message.format(job=existing.id) in fails("job_queue", *[a.format(job=existing.id) for a in args])
     assert rows() == before
 
 
@@ -425,3 +431,78 @@ def test_the_action_defaults_to_list_and_ids_are_positional(capsys):
     assert "No-op" in capsys.readouterr().out
     call_command("job_queue", "hold", str(job.id))
     assert entry(job.id).status == "on_hold"
+
+
+# Company names in any case; unknown ids name the closest of many; INFO lines only with -v 2.
+
+
+def test_company_names_match_in_any_case_in_tasks_and_job_queue():
+    task_id = int(run("tasks", "create", "No-op", "--company", "cronus uk").splitlines()[0])
+    assert task(task_id).company == "CRONUS UK"
+    assert [t["id"] for t in json.loads(run("tasks", "--company", "Cronus Uk", "--json"))] == [task_id]
+    assert json.loads(run("tasks", "list", "--company", "cronus", "--json")) == []
+
+    entry_id = int(run("job_queue", "add", "No-op", "--company", "cronus", "--on-hold").splitlines()[0])
+    assert entry(entry_id).company == "CRONUS"
+    assert [e["id"] for e in json.loads(run("job_queue", "list", "--company", "CrOnUs", "--json"))] == [entry_id]
+    assert json.loads(run("job_queue", "--company", "cronus uk", "--json")) == []
+
+
+def test_an_unknown_id_among_many_names_the_closest():
+    jobs = [scheduling.add_job("No-op", company="CRONUS", ready=False).id for _ in range(12)]
+    missing = jobs[-1] + 10
+    message = fails("job_queue", "hold", str(missing))
+    assert message == (
+        f"Job queue entry '{missing}' does not exist. Closest job queue entries: "
+        f"{', '.join(map(str, jobs[-5:]))} (`manage.py job_queue` lists all 12)."
+    )
+    tasks = [scheduling.create_task("No-op", company="CRONUS", ready=False) for _ in range(12)]
+    ScheduledTask.objects.filter(pk=tasks[0]).update(status="cancelled")  # finished: not a choice
+    message = fails("tasks", "ready", "0")
+    assert message == (
+        "Scheduled task '0' does not exist. Closest tasks that still exist: "
+        f"{', '.join(map(str, tasks[1:6]))} (`manage.py tasks` lists all 11)."
+    )
+    assert "`manage.py tasks` lists the 11 tasks that still exist." in fails("tasks", "cancel", "nope")
+
+
+def test_job_queue_exit_codes_follow_the_reason():
+    """1: the entry is in process (it could not); 2: a user who may not (bad input), whatever the entry's state."""
+    User.objects.create_user("outsider")
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    JobQueueEntry.objects.filter(pk=job.id).update(status="in_process")
+    before = rows()
+    assert "'outsider' may not" in fails("job_queue", "ready", str(job.id), "--user", "outsider", code=2)
+    assert "is in process" in fails("job_queue", "ready", str(job.id), code=1)
+    assert rows() == before
+
+
+def test_info_log_lines_only_with_verbosity_2_before_or_after_the_action(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="sessions_app"):
+        run("tasks", "create", "No-op")
+        run("job_queue", "add", "No-op", "--company", "CRONUS")
+        assert [r.getMessage() for r in caplog.records if r.levelno < logging.WARNING] == []
+        run("tasks", "create", "No-op", "-v", "2")
+        run("tasks", "-v", "2", "create", "No-op")
+        run("job_queue", "add", "No-op", "--company", "CRONUS", "-v", "2")
+        infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+        assert len([m for m in infos if m.startswith("task=")]) == 2
+        assert len([m for m in infos if m.startswith("job=")]) == 1
+    assert ScheduledTask.objects.count() == 3 and JobQueueEntry.objects.count() == 2
+
+
+def test_info_log_lines_stay_off_stderr_of_a_real_process():
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
+    env.pop("SESSIONS_LOG_LEVEL", None)  # the project's INFO level
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "tasks", "create", "No-op"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert result.stdout.decode().splitlines()[0] == str(ScheduledTask.objects.get().id)

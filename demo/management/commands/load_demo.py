@@ -2,11 +2,11 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from demo.models import Customer, Vendor
 from sessions_app.companies import all_companies, use_company
+from sessions_app.management.commands._base import SessionsCommand
 from sessions_app.scheduling.api import add_job
 from sessions_app.scheduling.models import JobQueueEntry
 
@@ -24,12 +24,20 @@ VENDORS = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Load the demo customers and vendors into every company and set the admin user's password."
+class Command(SessionsCommand):
+    help = (
+        "Load the demo customers and vendors into every company and create the admin user. An existing admin "
+        "keeps its password unless --reset-password is given or DEMO_ADMIN_PASSWORD names one."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the admin user.")
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Give an existing admin user a new password (DEMO_ADMIN_PASSWORD, else a random one).",
+        )
         parser.add_argument(
             "--jobs", action="store_true", help="Add a recurring 'Count Customers' job queue entry to each company."
         )
@@ -54,12 +62,26 @@ class Command(BaseCommand):
                 self.stdout.write(f"{company.name}: job queue entry 'Count customers every 5 minutes'")
         if options["no_user"]:
             return
-        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
+        given = os.environ.get("DEMO_ADMIN_PASSWORD") or ""
         User = get_user_model()
         user, created = User.objects.get_or_create(
             username=options["username"], defaults={"is_staff": True, "is_superuser": True}
         )
         user.is_staff = user.is_superuser = True
+        # The password is kept between runs (it is stored hashed, so it cannot be shown again) unless a new
+        # one is asked for: --reset-password, or one given in DEMO_ADMIN_PASSWORD.
+        keep = not created and user.has_usable_password() and not options["reset_password"] and not given
+        if keep:
+            user.save()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Admin user: {user.username}  password unchanged (the one set before; "
+                    "`make demo DEMO_RESET_PASSWORD=1` or `manage.py load_demo --reset-password` sets a new one)"
+                )
+            )
+            return
+        password = given or secrets.token_urlsafe(9)
         user.set_password(password)
         user.save()
-        self.stdout.write(self.style.SUCCESS(f"Admin user: {user.username}  password: {password}"))
+        shown = "the one in DEMO_ADMIN_PASSWORD" if given else password
+        self.stdout.write(self.style.SUCCESS(f"Admin user: {user.username}  password: {shown}"))

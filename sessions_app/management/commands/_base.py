@@ -1,18 +1,43 @@
-"""Shared pieces of the sessions commands: bad input exits 2, outcomes exit 1."""
+"""Shared pieces of the sessions commands.
 
+One exit-code rule for every command: 0 done; 1 could not (the session failed, it has already
+finished, the entry is in process, the database is unavailable); 2 bad input, or an id or a name
+that does not exist (nothing was changed). Log lines below WARNING stay off stderr unless ``-v 2``.
+"""
+
+import difflib
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from sessions_app.models import Status
 
+EXIT_DONE = 0
+EXIT_COULD_NOT = 1
 EXIT_BAD_INPUT = 2
-EXIT_SESSION_FAILED = 1
+EXIT_SESSION_FAILED = EXIT_COULD_NOT
 FAILED_STATUSES = {Status.FAILED, Status.TIMED_OUT, Status.STOPPED, Status.LOST, Status.CANCELLED}
+
+# The loggers whose INFO lines a command shows only with -v 2 (project/settings.py prints them on stderr).
+QUIET_LOGGERS = ("sessions_app", "django-q")
+
+# A list of choices longer than this is cut to the closest few.
+MANY_CHOICES = 10
+CLOSEST = 5
 
 
 def bad_input(message: str) -> CommandError:
+    """Bad input, or an id or a name that does not exist: exit 2."""
     return CommandError(message, returncode=EXIT_BAD_INPUT)
+
+
+def could_not(message: str) -> CommandError:
+    """The input was fine, but it could not be done (now): exit 1."""
+    return CommandError(message, returncode=EXIT_COULD_NOT)
 
 
 # Bounds of numeric arguments, so that absurd values are bad input (exit 2), never an OverflowError.
@@ -52,6 +77,23 @@ positive_int = int_between(1, MAX_INT)
 positive_days = int_between(1, MAX_DAYS)
 
 
+@contextmanager
+def quiet_logs(verbosity: int) -> Iterator[None]:
+    """Below ``-v 2``, raise the sessions' (and django-q's) loggers to WARNING for the block; restore them after."""
+    raised = []
+    if verbosity < 2:
+        for name in QUIET_LOGGERS:
+            logger = logging.getLogger(name)
+            if logger.getEffectiveLevel() < logging.WARNING:
+                raised.append((logger, logger.level))
+                logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in raised:
+            logger.setLevel(level)
+
+
 class SessionsCommand(BaseCommand):
     def write_json(self, data) -> None:
         self.stdout.write(json.dumps(data, indent=2, default=str))
@@ -73,7 +115,12 @@ class SessionsCommand(BaseCommand):
                         item.encode("utf-8")
                     except UnicodeEncodeError:
                         raise bad_input(f"Argument {item.encode('utf-8', 'replace')!r} is not valid UTF-8.") from None
-        return super().execute(*args, **options)
+        with quiet_logs(int(options.get("verbosity", 1))):
+            try:
+                return super().execute(*args, **options)
+            except DatabaseError as e:  # not the input: the database could not do it
+                lines = str(e).strip().splitlines()
+                raise could_not(f"Database error: {lines[0] if lines else type(e).__name__}") from e
 
 
 def isatty(stream) -> bool:
@@ -130,3 +177,99 @@ def default_company() -> str | None:
 
     companies = all_companies()
     return companies[0].name if companies else None
+
+
+# Unknown names and ids: the message lists the valid choices, or the closest ones when there are many.
+
+
+def _closest(given: str, labels: dict[str, str]) -> list[str]:
+    """The labels whose keys are closest to ``given`` (keys compared casefolded)."""
+    keys = difflib.get_close_matches(given.strip().casefold(), list(labels), n=CLOSEST, cutoff=0.5)
+    return [labels[key] for key in keys]
+
+
+def choices_hint(given, labels: dict[str, str], *, noun: str, listing: str) -> str:
+    """``" Registered codeunits: ..."``, or the closest few of many; ``labels`` maps a casefolded key to its label."""
+    values = list(dict.fromkeys(labels.values()))
+    if not values:
+        return f" There are no {noun}."
+    if len(values) <= MANY_CHOICES:
+        return f" {noun[:1].upper()}{noun[1:]}: {', '.join(values)}."
+    close = list(dict.fromkeys(_closest(str(given), labels)))
+    if close:
+        return f" Closest {noun}: {', '.join(close)} ({listing} lists all {len(values)})."
+    return f" {listing} lists the {len(values)} {noun}."
+
+
+def codeunit_hint(ref) -> str:
+    from sessions_app.codeunits import registry
+
+    labels: dict[str, str] = {}
+    for cu in registry.all():
+        label = f"{cu.id} {cu.name!r}"
+        labels[cu.name.casefold()] = label
+        labels[str(cu.id)] = label
+    return choices_hint(ref, labels, noun="registered codeunits", listing="`manage.py codeunits`")
+
+
+def company_hint(name) -> str:
+    from sessions_app.companies import all_companies
+
+    labels = {c.name.casefold(): repr(c.name) for c in all_companies()}
+    return choices_hint(name, labels, noun="companies", listing="`manage.py companies`")
+
+
+def id_hint(given, queryset, *, noun: str, none: str, listing: str) -> str:
+    """The ids of ``queryset`` (e.g. the active sessions), or the few closest to ``given`` when there are many."""
+    try:
+        count = queryset.count()
+        if not count:
+            return f" {none}"
+        if count <= MANY_CHOICES:
+            ids = queryset.order_by("pk").values_list("pk", flat=True)
+            return f" {noun[:1].upper()}{noun[1:]}: {', '.join(map(str, ids))}."
+        text = str(given).strip()
+        if not text.isdecimal():
+            return f" {listing} lists the {count} {noun}."
+        number = min(int(text), MAX_INT)  # a runaway number is compared with the largest id there can be
+        below = list(queryset.filter(pk__lt=number).order_by("-pk").values_list("pk", flat=True)[:CLOSEST])
+        above = list(queryset.filter(pk__gte=number).order_by("pk").values_list("pk", flat=True)[:CLOSEST])
+        closest = sorted(sorted(below + above, key=lambda pk: (abs(pk - number), pk))[:CLOSEST])
+        return f" Closest {noun}: {', '.join(map(str, closest))} ({listing} lists all {count})."
+    except DatabaseError:
+        return ""
+
+
+def session_id_hint(given) -> str:
+    from sessions_app.models import BackgroundSession
+
+    return id_hint(
+        given,
+        BackgroundSession.objects.active(),
+        noun="active sessions",
+        none="No session is active.",
+        listing="`manage.py sessions --active`",
+    )
+
+
+def start_refused(e, *, codeunit=None, company=None, failure_codeunit=None, multiline: bool = False) -> CommandError:
+    """A ``SessionStartError`` as the command's error.
+
+    A codeunit, company, parameter or user that is wrong is bad input (exit 2), with the valid or the
+    closest codeunits or companies named; a start refused for now (a limit reached, the registry
+    unavailable) could not happen (exit 1).
+    """
+    from sessions_app.codeunits import registry
+
+    if e.errors and multiline:
+        message = "Invalid parameters:" + "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in e.errors.items())
+    else:
+        message = str(e)
+    if e.reason == "unknown_codeunit":
+        ref = codeunit if codeunit is not None and codeunit not in registry else failure_codeunit
+        message += codeunit_hint(ref if ref is not None else "")
+    elif e.reason == "unknown_company" and company is not None:
+        message += company_hint(company)
+    if e.reason in ("limit_reached", "unavailable"):
+        return could_not(message)
+    return bad_input(message)

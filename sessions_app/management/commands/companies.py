@@ -38,6 +38,10 @@ class Command(SessionsCommand):
         if options["json"]:
             self.write_json(rows)
             return
+        if not rows:
+            self.stdout.write("No companies.")
+            return
+        self.stdout.write(f"{'NAME':<20} {'ALIAS':<24} {'ENGINE':<11} {'MIGRATIONS':<12} DATABASE")
         for r in rows:
             self.stdout.write(
                 f"{r['name']:<20} {r['alias']:<24} {r['engine']:<11} {r['migrations']:<12} {r['database']}"

@@ -1,11 +1,12 @@
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
 
 from sessions_app.companies import all_companies
 from sessions_app.conf import app_settings
 
+from ._base import SessionsCommand
 
-class Command(BaseCommand):
+
+class Command(SessionsCommand):
     help = "Migrate the control database, the session registry and every company database."
 
     def handle(self, *args, **options):

@@ -2,7 +2,7 @@ from sessions_app.companies import get_company
 from sessions_app.exceptions import UnknownCompany
 from sessions_app.models import BackgroundSession, Status
 
-from ._base import SessionsCommand, bad_input, positive_int
+from ._base import SessionsCommand, bad_input, company_hint, positive_int
 
 
 class Command(SessionsCommand):
@@ -10,7 +10,7 @@ class Command(SessionsCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--active", action="store_true", help="only pending, queued or running sessions")
-        parser.add_argument("--company")
+        parser.add_argument("--company", help="company name, in any case")
         parser.add_argument("--status", choices=Status.values)
         parser.add_argument("--limit", type=positive_int, default=20)
         parser.add_argument("--json", action="store_true")
@@ -23,7 +23,7 @@ class Command(SessionsCommand):
             try:
                 sessions = sessions.for_company(get_company(options["company"]).name)
             except UnknownCompany as e:
-                raise bad_input(str(e)) from e
+                raise bad_input(str(e) + company_hint(options["company"])) from e
         if options["status"]:
             sessions = sessions.filter(status=options["status"])
         sessions = list(sessions[: options["limit"]])

@@ -8,23 +8,24 @@ from sessions_app.exceptions import SessionStartError
 from sessions_app.models import SessionEvent
 
 from ._base import (
-    EXIT_SESSION_FAILED,
     FAILED_STATUSES,
     SessionsCommand,
     add_param_argument,
-    bad_input,
     collect_params,
+    could_not,
     default_company,
     isatty,
     positive_seconds,
+    start_refused,
 )
 
 
 class Command(SessionsCommand):
     help = (
         "Start a codeunit in a background session and print its id. "
-        "Exit 0: started (or, with --wait, succeeded); 1: the session failed, timed out or was stopped; "
-        "2: bad input (nothing was started)."
+        "Exit 0: started (or, with --wait or --debug, succeeded); 1: it could not start now (a limit reached, "
+        "the registry unavailable), or the session failed, timed out or was stopped; "
+        "2: bad input or an unknown codeunit or company (nothing was started)."
     )
 
     def add_arguments(self, parser):
@@ -32,7 +33,6 @@ class Command(SessionsCommand):
         parser.add_argument("--company", help="company name (default: the first company)")
         add_param_argument(parser)
         parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
-        parser.add_argument("--on-commit", action="store_true", help="queue only after the caller commits")
         parser.add_argument("--key", help="idempotency key: a used key returns that session")
         parser.add_argument("--debug", action="store_true", help="run inline in this process")
         parser.add_argument("--wait", action="store_true", help="wait, show progress, print the outcome")
@@ -47,15 +47,11 @@ class Command(SessionsCommand):
                 company=company,
                 params=params,
                 timeout=options["timeout"],
-                on_commit=options["on_commit"],
                 key=options["key"],
                 debug=True if options["debug"] else False,
             )
         except SessionStartError as e:
-            message = "Invalid parameters:" if e.errors else str(e)
-            if e.errors:
-                message += "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in e.errors.items())
-            raise bad_input(message) from e
+            raise start_refused(e, codeunit=options["codeunit"], company=company, multiline=True) from e
 
         if not options["json"]:
             self.stdout.write(str(session.id))
@@ -68,7 +64,7 @@ class Command(SessionsCommand):
         elif not session.is_active:
             self._print_outcome(session)
         if not session.is_active and session.status in FAILED_STATUSES:
-            raise CommandError(f"Session {session.id} {session.status}.", returncode=EXIT_SESSION_FAILED)
+            raise could_not(f"Session {session.id} {session.status}.")
 
     def _wait(self, session, quiet: bool):
         from tqdm import tqdm

@@ -1,12 +1,14 @@
-from django.core.management.base import CommandError
-
 from sessions_app import api
+from sessions_app.exceptions import SessionNotFound
 
-from ._base import SessionsCommand, bad_input
+from ._base import SessionsCommand, bad_input, could_not, session_id_hint
 
 
 class Command(SessionsCommand):
-    help = "Stop a session: cancel it if it has not started, end it and roll it back if it runs. Exit 1 if it cannot."
+    help = (
+        "Stop a session: cancel it if it has not started, end it and roll it back if it runs. "
+        "Exit 1: it cannot be stopped (it has already finished); 2: no session has this id."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("id", help="session id")
@@ -17,7 +19,11 @@ class Command(SessionsCommand):
             session_id = int(options["id"])
         except ValueError:
             raise bad_input(f"Session id {options['id']!r} is not a whole number.") from None
+        try:
+            api.get_session(session_id)
+        except SessionNotFound as e:
+            raise bad_input(str(e) + session_id_hint(session_id)) from None
         result = api.request_stop(session_id, comment=options["comment"])
         if not result:
-            raise CommandError(result.reason, returncode=1)
+            raise could_not(result.reason)
         self.stdout.write(result.reason)

@@ -10,7 +10,21 @@ from sessions_app.management.commands._base import bad_input
 
 
 class SubcommandParser(CommandParser):
-    """A sub-command's parser: its errors are bad input (exit 2) from call_command() too."""
+    """A sub-command's parser: its errors are bad input (exit 2) from call_command() too.
+
+    It takes ``-v`` as well, so ``tasks create ... -v 2`` shows the log lines as ``tasks -v 2 create ...`` does.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v",
+            "--verbosity",
+            type=int,
+            choices=[0, 1, 2, 3],
+            default=argparse.SUPPRESS,
+            help="2 or more shows the INFO log lines",
+        )
 
     def error(self, message):
         if self.called_from_command_line:

@@ -8,15 +8,18 @@ from sessions_app import api as sessions
 from sessions_app.companies import get_company
 from sessions_app.exceptions import SessionStartError, UnknownCompany
 from sessions_app.management.commands._base import (
-    EXIT_SESSION_FAILED,
     FAILED_STATUSES,
     SessionsCommand,
     add_param_argument,
     bad_input,
     collect_params,
+    company_hint,
+    could_not,
+    id_hint,
     int_between,
     positive_int,
     positive_seconds,
+    start_refused,
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import JobQueueError
@@ -35,7 +38,7 @@ class Command(SessionsCommand):
     help = (
         "The job queue: list entries (the default), add one, set it ready, on hold, restart it or run it now. "
         "Exit 1: the entry is in process, its category is busy, or (run --debug/--wait) the run failed; "
-        "2: bad input (nothing was changed)."
+        "2: bad input, or an unknown entry, codeunit, company or user (nothing was changed)."
     )
 
     def add_arguments(self, parser):
@@ -46,7 +49,7 @@ class Command(SessionsCommand):
 
         add = actions.add_parser("add", help="add an entry; print its id")
         add.add_argument("codeunit", help="codeunit id or name")
-        add.add_argument("--company", required=True, help="company name")
+        add.add_argument("--company", required=True, help="company name, in any case")
         add_param_argument(add)
         add.add_argument("--description", default="")
         add.add_argument("--on-hold", action="store_true", help="add it on hold instead of ready")
@@ -79,7 +82,7 @@ class Command(SessionsCommand):
 
     @staticmethod
     def _list_arguments(parser, default):
-        parser.add_argument("--company", default=default)
+        parser.add_argument("--company", default=default, help="company name, in any case")
         parser.add_argument("--status", choices=JobStatus.values, default=default)
         parser.add_argument("--json", action="store_true", default=default or False)
 
@@ -93,7 +96,7 @@ class Command(SessionsCommand):
             try:
                 entries = entries.filter(company=get_company(options["company"]).name)
             except UnknownCompany as e:
-                raise bad_input(str(e)) from e
+                raise bad_input(str(e) + company_hint(options["company"])) from e
         if options["status"]:
             entries = entries.filter(status=options["status"])
         entries = list(entries)
@@ -120,7 +123,23 @@ class Command(SessionsCommand):
         try:
             return api.get_job(entry_id)
         except JobQueueError as e:
-            raise bad_input(str(e)) from e
+            raise self._refused(e, entry_id) from e
+
+    @staticmethod
+    def _refused(e: JobQueueError, entry_id):
+        """Exit 2 for an unknown entry (with the entries there are) or a user who may not; 1 for the rest."""
+        if e.reason == "not_found":
+            hint = id_hint(
+                entry_id,
+                JobQueueEntry.objects.all(),
+                noun="job queue entries",
+                none="There are no job queue entries.",
+                listing="`manage.py job_queue`",
+            )
+            return bad_input(str(e) + hint)
+        if e.reason == "permission_denied":  # the --user named: nothing was changed
+            return bad_input(str(e))
+        return could_not(str(e))  # in process, its category busy, or the run could not start
 
     def _user(self, username):
         if username is None:
@@ -160,7 +179,7 @@ class Command(SessionsCommand):
                 user=self._user(options["user"]),
             )
         except SessionStartError as e:
-            raise bad_input(str(e)) from e
+            raise start_refused(e, codeunit=options["codeunit"], company=options["company"]) from e
         if options["json"]:
             self.write_json(entry.as_dict())
             return
@@ -175,9 +194,7 @@ class Command(SessionsCommand):
         try:
             return action(entry.id, **kwargs)
         except JobQueueError as e:
-            if self._entry(entry.id).status == JobStatus.IN_PROCESS:
-                raise CommandError(str(e), returncode=1) from e
-            raise bad_input(str(e)) from e  # a user who may not: nothing was changed
+            raise self._refused(e, entry.id) from e
 
     def handle_ready(self, options):
         user = self._user(options["user"])
@@ -197,7 +214,7 @@ class Command(SessionsCommand):
         try:
             session = api.run_job_now(entry.id, debug=options["debug"])
         except JobQueueError as e:  # in process, its category busy, or it could not start
-            raise CommandError(str(e), returncode=1) from e
+            raise self._refused(e, entry.id) from e
         self.stdout.write(str(session.id))
         self.stdout.write(f"Session {session.id}: job {entry.id} {session.codeunit_name} in {session.company}")
         if options["wait"] and session.is_active:
@@ -217,4 +234,4 @@ class Command(SessionsCommand):
         if session.error:
             self.stdout.write(f"Error: {session.error}")
         if session.status in FAILED_STATUSES:
-            raise CommandError(f"Session {session.id} {session.status}.", returncode=EXIT_SESSION_FAILED)
+            raise could_not(f"Session {session.id} {session.status}.")

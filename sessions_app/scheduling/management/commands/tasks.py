@@ -1,7 +1,5 @@
 import argparse
 
-from django.core.management.base import CommandError
-
 from sessions_app.companies import get_company
 from sessions_app.exceptions import SessionStartError, UnknownCompany
 from sessions_app.management.commands._base import (
@@ -9,9 +7,13 @@ from sessions_app.management.commands._base import (
     add_param_argument,
     bad_input,
     collect_params,
+    company_hint,
+    could_not,
     default_company,
+    id_hint,
     positive_int,
     positive_seconds,
+    start_refused,
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import TaskNotFound
@@ -22,7 +24,8 @@ from sessions_app.scheduling.models import ACTIVE_TASK_STATUSES, ScheduledTask, 
 class Command(SessionsCommand):
     help = (
         "The task scheduler: list tasks (the default), create, set ready or cancel one. "
-        "Exit 1: the task has already started or finished; 2: bad input (nothing was changed)."
+        "Exit 1: the task has already started or finished; 2: bad input, or an unknown task, codeunit or company "
+        "(nothing was changed)."
     )
 
     def add_arguments(self, parser):
@@ -50,7 +53,7 @@ class Command(SessionsCommand):
 
     @staticmethod
     def _list_arguments(parser, default):
-        parser.add_argument("--company", default=default)
+        parser.add_argument("--company", default=default, help="company name, in any case")
         parser.add_argument("--status", choices=TaskStatus.values, default=default)
         parser.add_argument("--all", action="store_true", default=default or False, help="finished tasks too")
         parser.add_argument("--limit", type=positive_int, default=default or 20)
@@ -68,7 +71,7 @@ class Command(SessionsCommand):
             try:
                 tasks = tasks.filter(company=get_company(options["company"]).name)
             except UnknownCompany as e:
-                raise bad_input(str(e)) from e
+                raise bad_input(str(e) + company_hint(options["company"])) from e
         if options["status"]:
             tasks = tasks.filter(status=options["status"])
         tasks = list(tasks[: options["limit"]])
@@ -94,13 +97,20 @@ class Command(SessionsCommand):
         try:
             return api.get_task(task_id)
         except TaskNotFound as e:
-            raise bad_input(str(e)) from e
+            hint = id_hint(
+                task_id,
+                ScheduledTask.objects.filter(status__in=ACTIVE_TASK_STATUSES),
+                noun="tasks that still exist",
+                none="No task is waiting or running.",
+                listing="`manage.py tasks`",
+            )
+            raise bad_input(str(e) + hint) from e
 
     def handle_cancel(self, options):
         task = self._task(options["id"])
         if not api.cancel_task(task.id):
             task = self._task(task.id)
-            raise CommandError(f"Task {task.id} has already finished: {task.status}.", returncode=1)
+            raise could_not(f"Task {task.id} has already finished: {task.status}.")
         message = f"Task {task.id} was cancelled."
         if task.status == TaskStatus.RUNNING and task.session_id:
             message += f" Its session {task.session_id} was asked to stop."
@@ -110,7 +120,7 @@ class Command(SessionsCommand):
         task = self._task(options["id"])
         if not api.set_task_ready(task.id, not_before=options["not_before"]):
             task = self._task(task.id)
-            raise CommandError(f"Task {task.id} has already started or finished: {task.status}.", returncode=1)
+            raise could_not(f"Task {task.id} has already started or finished: {task.status}.")
         task = self._task(task.id)
         self.stdout.write(f"Task {task.id} is ready, not before {when(task.not_before)}.")
 
@@ -128,7 +138,9 @@ class Command(SessionsCommand):
                 timeout=options["timeout"],
             )
         except SessionStartError as e:
-            raise bad_input(str(e)) from e
+            raise start_refused(
+                e, codeunit=options["codeunit"], company=company, failure_codeunit=options["failure_codeunit"]
+            ) from e
         task = api.get_task(task_id)
         if options["json"]:
             self.write_json(task.as_dict())
