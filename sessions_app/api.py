@@ -122,10 +122,6 @@ def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -
     )
 
 
-def _registry():
-    return BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
-
-
 def start_session(
     codeunit,
     *,
@@ -208,7 +204,7 @@ def try_start_session(codeunit, **kwargs) -> BackgroundSession | None:
 
 def _find_key(key: str, field: str = "key") -> BackgroundSession | None:
     try:
-        return _registry().filter(**{field: key}).first()
+        return BackgroundSession.objects.filter(**{field: key}).first()
     except DatabaseError as e:
         raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
 
@@ -230,7 +226,7 @@ def _create(session: BackgroundSession, kind: str, message: str = "") -> None:
     try:
         with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
             session.save(using=app_settings.REGISTRY_ALIAS, force_insert=True)
-            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(session=session, kind=kind, message=message)
+            SessionEvent.objects.create(session=session, kind=kind, message=message)
     except DatabaseError as e:
         if isinstance(e, IntegrityError):
             raise
@@ -258,7 +254,7 @@ def _create_and_enqueue(session: BackgroundSession) -> None:
     try:
         queue.push(queue.build_package(session))
     except Exception as e:
-        _registry().filter(pk=session.pk).delete()
+        BackgroundSession.objects.filter(pk=session.pk).delete()
         raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
 
 
@@ -307,7 +303,7 @@ def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> Non
                 with transaction.atomic(using=alias):  # a savepoint: a failure here leaves the caller's work intact
                     fence.commit(alias, session.uuid, fence.START)
     except DatabaseError as e:
-        _registry().filter(pk=session.pk).delete()
+        BackgroundSession.objects.filter(pk=session.pk).delete()
         raise SessionStartError("unavailable", f"Could not record the session in the caller's transaction: {e}") from e
     watch = _CommitWatch(session.id, aliases)
     for alias in aliases:
@@ -316,16 +312,18 @@ def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> Non
 
 def _queue_pending(session_id: int, message: str = "caller committed") -> bool:
     """Queue a pending session; False if it was no longer pending."""
-    session = _registry().get(pk=session_id)
+    session = BackgroundSession.objects.get(pk=session_id)
     try:
         with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the push fails: it stays pending, then failed
             session.task_id = queue.new_task_id()
-            if not _registry().queue_pending(session_id, session.task_id, message):
+            if not BackgroundSession.objects.queue_pending(session_id, session.task_id, message):
                 return False
             queue.push(queue.build_package(session))
     except Exception as e:
         logger.exception("session=%s could not be queued after commit", session_id)
-        _registry().finish(session_id, Status.FAILED, from_status=Status.PENDING, error=f"Could not be queued: {e}")
+        BackgroundSession.objects.finish(
+            session_id, Status.FAILED, from_status=Status.PENDING, error=f"Could not be queued: {e}"
+        )
     return True
 
 
@@ -336,7 +334,7 @@ def resolve_pending(session_id: int) -> str | None:
     alias it waits on cannot hold a fence row (then only its on-commit
     callback, or ``SESSIONS_PENDING_MAX_AGE``, decides).
     """
-    session = _registry().filter(pk=session_id, status=Status.PENDING).first()
+    session = BackgroundSession.objects.filter(pk=session_id, status=Status.PENDING).first()
     if session is None:
         return None
     aliases = list(session.awaits or [])
@@ -347,7 +345,7 @@ def resolve_pending(session_id: int) -> str | None:
         if verdict.outcome == fence.BUSY:
             return None
         if verdict.outcome == fence.VOID:
-            if _registry().cancel_pending(session_id, f"the caller rolled back on {alias}"):
+            if BackgroundSession.objects.cancel_pending(session_id, f"the caller rolled back on {alias}"):
                 logger.info("session=%s cancelled: the caller rolled back on %s", session_id, alias)
                 return Status.CANCELLED
             return None
@@ -370,13 +368,15 @@ def _resolve_in_thread(session_id: int) -> None:
     # A savepoint rolled back inside a transaction that is still open: wait for that transaction to end.
     deadline = time.monotonic() + RESOLVE_FOR
     try:
-        awaits = _registry().filter(pk=session_id).values_list("awaits", flat=True).first() or []
+        awaits = BackgroundSession.objects.filter(pk=session_id).values_list("awaits", flat=True).first() or []
         if not all(fenceable(alias) for alias in awaits):
             # No fence to read on such an alias: dropped callbacks are taken for a rollback.
-            _registry().cancel_pending(session_id, "the caller's on-commit callbacks were dropped (a rollback)")
+            BackgroundSession.objects.cancel_pending(
+                session_id, "the caller's on-commit callbacks were dropped (a rollback)"
+            )
             return
         while resolve_pending(session_id) is None and time.monotonic() < deadline:
-            if not _registry().filter(pk=session_id, status=Status.PENDING).exists():
+            if not BackgroundSession.objects.filter(pk=session_id, status=Status.PENDING).exists():
                 return
             time.sleep(0.2)
     except Exception:
@@ -432,7 +432,7 @@ def parse_session_id(value) -> int | None:
 def get_session(session_id) -> BackgroundSession:
     """Return the session with this id; raise ``SessionNotFound``."""
     number = parse_session_id(session_id)
-    session = None if number is None else _registry().filter(pk=number).first()
+    session = None if number is None else BackgroundSession.objects.filter(pk=number).first()
     if session is None:
         raise SessionNotFound(session_id)
     return session
@@ -497,7 +497,7 @@ def request_stop(session_id, comment: str = "", user=None) -> StopResult:
     if running is not None and running.id == session.id:
         return StopResult(False, f"Session {session.id} cannot stop itself.", session.status)
     who = user.get_username() if user is not None else ""
-    outcome = _registry().request_stop(session.id, who, str(comment)[:500])
+    outcome = BackgroundSession.objects.request_stop(session.id, who, str(comment)[:500])
     if outcome is not None:
         logger.info("session=%s %s %s", session.id, "cancelled" if outcome == Status.CANCELLED else "stopping", who)
     if outcome == Status.CANCELLED:

@@ -44,7 +44,6 @@ except ImportError:  # Django 5.2: the backport
 
 from . import api, deferral
 from .codeunits import registry
-from .conf import app_settings
 from .models import BackgroundSession, Status
 from .records import Json, ParameterRecord, Text
 
@@ -172,7 +171,7 @@ class SessionsBackend(BaseTaskBackend):
     @staticmethod
     def result_id_of(session_id: int) -> str:
         """The id of the task result a session belongs to: the first session it re-runs, or its scheduled task."""
-        registry = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+        registry = BackgroundSession.objects.all()
         session = registry.get(pk=session_id)
         if session.origin and session.origin.startswith("task:"):
             return ":".join(session.origin.split(":")[:2])
@@ -191,7 +190,7 @@ class SessionsBackend(BaseTaskBackend):
                 return found
             raise TaskResultDoesNotExist(result_id)
         number = api.parse_session_id(result_id)
-        registry = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+        registry = BackgroundSession.objects.all()
         first = None if number is None else registry.filter(pk=number, codeunit_id=codeunit_id()).first()
         if first is None:
             raise TaskResultDoesNotExist(result_id)

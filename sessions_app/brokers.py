@@ -52,9 +52,7 @@ def _record(reason: str, func: str, broker: str) -> None:
 
     logger.error("refused a queued task: %s", reason)
     try:
-        RefusedTask.objects.using(app_settings.REGISTRY_ALIAS).create(
-            reason=reason[:500], func=func[:300], broker=broker
-        )
+        RefusedTask.objects.create(reason=reason[:500], func=func[:300], broker=broker)
     except Exception:
         logger.exception("could not record a refused task")
 

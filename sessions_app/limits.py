@@ -41,7 +41,7 @@ def check(company: str) -> None:
     """Raise ``SessionStartError("limit_reached")`` if one more session would exceed a limit."""
     if not limits_set():
         return
-    active = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).active()
+    active = BackgroundSession.objects.active()
     limit = app_settings.MAX_ACTIVE
     if limit is not None and active.count() >= limit:
         raise SessionStartError("limit_reached", f"{limit} sessions are active already (SESSIONS_MAX_ACTIVE).")

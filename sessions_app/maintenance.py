@@ -38,10 +38,6 @@ CLUSTER_DEAD_AFTER = 60.0  # seconds without a beat before a cluster on another 
 PENDING_SETTLE_AFTER = 1.0  # seconds a pending session is left to its caller's on-commit callback
 
 
-def _sessions():
-    return BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
-
-
 def settle_running() -> list[int]:
     """Settle running sessions whose worker is gone or silent; return the ids of those settled.
 
@@ -55,7 +51,7 @@ def settle_running() -> list[int]:
     stale = now - timedelta(seconds=app_settings.LOST_AFTER)
     host = socket.gethostname()
     settled = []
-    for s in _sessions().filter(status=Status.RUNNING):
+    for s in BackgroundSession.objects.filter(status=Status.RUNNING):
         pid = _local_pid(s.worker, host)
         dead = pid is not None and not _alive(pid)
         if not dead and pid is not None and _overdue(s, now):
@@ -80,7 +76,7 @@ def settle(s: BackgroundSession) -> str | None:
     except UnknownCompany:
         return None  # its company left the settings; nobody can say what its work did
     verdict = fence.void(alias, s.uuid, fence.RUN)
-    sessions = _sessions()
+    sessions = BackgroundSession.objects
     if verdict.outcome == fence.BUSY:
         logger.info("session=%s is silent but its transaction is open: not lost", s.id)
         return None
@@ -162,7 +158,7 @@ def _zombie(pid: int) -> bool:
 def _rerun_if_asked(session_id: int) -> None:
     from .api import start_session
 
-    s = _sessions().get(pk=session_id)
+    s = BackgroundSession.objects.get(pk=session_id)
     try:
         cu = registry.get(s.codeunit_id)
     except UnknownCodeunit:
@@ -185,10 +181,8 @@ def _rerun_if_asked(session_id: int) -> None:
         logger.error("session=%s could not be re-run: %s", s.id, e)
         return
     if s.user_id is not None:
-        _sessions().filter(pk=again.id).update(user_id=s.user_id, username=s.username)
-    SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
-        session_id=s.id, kind=SessionEvent.Kind.RERUN, message=f"re-run as session {again.id}"
-    )
+        BackgroundSession.objects.filter(pk=again.id).update(user_id=s.user_id, username=s.username)
+    SessionEvent.objects.create(session_id=s.id, kind=SessionEvent.Kind.RERUN, message=f"re-run as session {again.id}")
 
 
 def resolve_pending() -> list[int]:
@@ -201,7 +195,9 @@ def resolve_pending() -> list[int]:
 
     cutoff = timezone.now() - timedelta(seconds=PENDING_SETTLE_AFTER)
     decided = []
-    for session_id in _sessions().filter(status=Status.PENDING, created_at__lt=cutoff).values_list("id", flat=True):
+    for session_id in BackgroundSession.objects.filter(status=Status.PENDING, created_at__lt=cutoff).values_list(
+        "id", flat=True
+    ):
         if resolve(session_id) is not None:
             decided.append(session_id)
     return decided
@@ -210,9 +206,11 @@ def resolve_pending() -> list[int]:
 def cancel_abandoned() -> int:
     """Cancel sessions that have waited for their caller's commit longer than ``PENDING_MAX_AGE``."""
     cutoff = timezone.now() - app_settings.PENDING_MAX_AGE
-    ids = list(_sessions().filter(status=Status.PENDING, created_at__lt=cutoff).values_list("id", flat=True))
+    ids = list(
+        BackgroundSession.objects.filter(status=Status.PENDING, created_at__lt=cutoff).values_list("id", flat=True)
+    )
     message = f"the caller never committed within {app_settings.PENDING_MAX_AGE}"
-    return sum(_sessions().cancel_pending(session_id, message) for session_id in ids)
+    return sum(BackgroundSession.objects.cancel_pending(session_id, message) for session_id in ids)
 
 
 def requeue_stranded(batch: int = 100) -> list[int]:
@@ -229,7 +227,7 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     from . import queue
 
     now = timezone.now()
-    queued = _sessions().filter(status=Status.QUEUED)
+    queued = BackgroundSession.objects.filter(status=Status.QUEUED)
     taken = queued.exclude(fetched_by="").filter(fetched_at__lt=now - timedelta(seconds=FETCHED_GRACE))
     dead = _dead_clusters(set(taken.values_list("fetched_by", flat=True).distinct()), now)
     stranded = list(taken.filter(fetched_by__in=dead).order_by("id")[:batch])
@@ -245,7 +243,7 @@ def requeue_stranded(batch: int = 100) -> list[int]:
         s.task_id = queue.new_task_id()
         try:
             with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # no push, no record of one
-                if not _sessions().requeue(s.id, s.queued_at, s.task_id, f"queued again: {why[s.id]}"):
+                if not BackgroundSession.objects.requeue(s.id, s.queued_at, s.task_id, f"queued again: {why[s.id]}"):
                     continue
                 queue.push(queue.build_package(s))
         except Exception:
@@ -261,9 +259,7 @@ def _dead_clusters(names: set[str], now) -> set[str]:
     from .models import ClusterBeat
 
     host = socket.gethostname()
-    beats = dict(
-        ClusterBeat.objects.using(app_settings.REGISTRY_ALIAS).filter(name__in=names).values_list("name", "beat_at")
-    )
+    beats = dict(ClusterBeat.objects.filter(name__in=names).values_list("name", "beat_at"))
     dead = set()
     for name in names:
         pid = _local_pid(name, host)
@@ -280,11 +276,15 @@ def prune(older_than: timedelta) -> int:
     cutoff = timezone.now() - older_than
     total = 0
     while True:
-        ids = list(_sessions().finished().filter(finished_at__lt=cutoff).values_list("id", flat=True)[:PRUNE_BATCH])
+        ids = list(
+            BackgroundSession.objects.finished()
+            .filter(finished_at__lt=cutoff)
+            .values_list("id", flat=True)[:PRUNE_BATCH]
+        )
         if not ids:
             return total
-        SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).filter(session_id__in=ids).delete()
-        total += _sessions().filter(pk__in=ids).delete()[1].get(BackgroundSession._meta.label, 0)
+        SessionEvent.objects.filter(session_id__in=ids).delete()
+        total += BackgroundSession.objects.filter(pk__in=ids).delete()[1].get(BackgroundSession._meta.label, 0)
 
 
 def prune_others(older_than: timedelta, *, robust: bool = True) -> int:

@@ -8,6 +8,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from .conf import app_settings
+
 
 class CompanyModel(models.Model):
     """Base class of company-scoped models: their rows live in the current company's database."""
@@ -43,6 +45,16 @@ FINISHED_STATUSES = tuple(s for s in Status if s not in ACTIVE_STATUSES)
 class Mode(models.TextChoices):
     BACKGROUND = "background", "Background"
     INLINE = "inline", "Inline (debug)"
+
+
+class RegistryManager(models.Manager):
+    """The manager of every registry model: its queries go to the registry database, named here once.
+
+    So no caller names the alias, and no project router can send them elsewhere.
+    """
+
+    def get_queryset(self):
+        return super().get_queryset().using(app_settings.REGISTRY_ALIAS)
 
 
 class BackgroundSessionQuerySet(models.QuerySet):
@@ -193,7 +205,7 @@ class BackgroundSession(models.Model):
     error_type = models.CharField(max_length=200, blank=True, help_text="the class of the exception it failed with")
     retriable = models.BooleanField(default=False, help_text="it failed with an error that may pass if tried again")
 
-    objects = BackgroundSessionQuerySet.as_manager()
+    objects = RegistryManager.from_queryset(BackgroundSessionQuerySet)()
 
     class Meta:
         ordering = ["-id"]
@@ -293,6 +305,8 @@ class SessionEvent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.TextField(blank=True)
 
+    objects = RegistryManager()
+
     class Meta:
         ordering = ["id"]
 
@@ -370,6 +384,8 @@ class ClusterBeat(models.Model):
     name = models.CharField(max_length=100, primary_key=True, help_text="host:pid of the cluster's sentinel")
     beat_at = models.DateTimeField()
 
+    objects = RegistryManager()
+
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
 
@@ -383,6 +399,8 @@ class RefusedTask(models.Model):
     broker = models.CharField(max_length=20)
     func = models.CharField(max_length=300, blank=True)
     reason = models.CharField(max_length=500)
+
+    objects = RegistryManager()
 
     class Meta:
         ordering = ["-id"]

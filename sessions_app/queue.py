@@ -98,9 +98,9 @@ def note_fetched(session_ids: list[int]) -> None:
     now = timezone.now()
     try:
         if session_ids:
-            BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(
-                pk__in=session_ids, status=Status.QUEUED
-            ).update(fetched_by=cluster_name(), fetched_at=now)
+            BackgroundSession.objects.filter(pk__in=session_ids, status=Status.QUEUED).update(
+                fetched_by=cluster_name(), fetched_at=now
+            )
     except Exception:
         logger.exception("could not record the sessions this cluster took: %s", session_ids)
     cluster_beat()
@@ -114,9 +114,7 @@ def cluster_beat() -> None:
     from .models import ClusterBeat
 
     try:
-        ClusterBeat.objects.using(app_settings.REGISTRY_ALIAS).update_or_create(
-            name=cluster_name(), defaults={"beat_at": timezone.now()}
-        )
+        ClusterBeat.objects.update_or_create(name=cluster_name(), defaults={"beat_at": timezone.now()})
         _last_beat = time.monotonic()
     except Exception:
         logger.exception("could not write the cluster's beat")

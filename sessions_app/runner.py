@@ -57,7 +57,7 @@ def run(session_id: int, *, in_worker: bool = False) -> BackgroundSession | None
 
 def claim(session_id: int) -> BackgroundSession | None:
     """Mark the session running, once. A redelivered or cancelled session returns ``None``."""
-    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    sessions = BackgroundSession.objects.all()
     deadline = time.monotonic() + app_settings.CLAIM_WAIT
     while True:
         session = sessions.claim(session_id, worker_name())
@@ -67,7 +67,7 @@ def claim(session_id: int) -> BackgroundSession | None:
         if status is not None:
             # A redelivered task, or a session stopped before it started: record and do nothing.
             logger.warning("session=%s not run: it is %s", session_id, status)
-            SessionEvent.objects.using(app_settings.REGISTRY_ALIAS).create(
+            SessionEvent.objects.create(
                 session_id=session_id, kind=SessionEvent.Kind.REFUSED, message=f"delivered again while {status}"
             )
             return None
@@ -175,7 +175,7 @@ def stop_outcome(session_id: int, reason: str, timeout, *, ended_worker: bool = 
     how = " (its worker process was ended)" if ended_worker else ""
     if reason == "timed_out":
         return Status.TIMED_OUT, f"Timed out after {timeout}{how}; rolled back."
-    row = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=session_id).first()
+    row = BackgroundSession.objects.filter(pk=session_id).first()
     who = f" by {row.stopped_by}" if row is not None and row.stopped_by else ""
     why = f": {row.stop_comment}" if row is not None and row.stop_comment else ""
     return Status.STOPPED, f"Stopped{who}{why}{how}; rolled back."
@@ -207,7 +207,7 @@ def _finish(session, status, *, result=None, error="", tb="", context=None, erro
     error_type = error_type[:200]
     fields = dict(finished_at=now, result=result, error=error, traceback=tb, error_type=error_type, retriable=retriable)
     message = error.splitlines()[0] if error else ""
-    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    sessions = BackgroundSession.objects.all()
     deadline = time.monotonic() + FINISH_RETRY_FOR
     delay = 0.1
     while True:

@@ -92,7 +92,7 @@ class Watcher(threading.Thread):
 
     def _check(self, job: Job) -> None:
         now = time.monotonic()
-        sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=job.session_id)
+        sessions = BackgroundSession.objects.filter(pk=job.session_id)
         if now - job.last_beat >= app_settings.HEARTBEAT_INTERVAL:
             sessions.update(heartbeat_at=timezone.now())
             job.last_beat = now

@@ -4,7 +4,6 @@ Registered with the engine's ``deferral`` plug point. The task result's id is
 ``task:<id>``; its attempts are the sessions the scheduled task started.
 """
 
-from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, Status
 
 from .models import ScheduledTask, TaskStatus
@@ -27,11 +26,11 @@ def attempts(result_id: str) -> list[BackgroundSession] | None:
     kind, _, number = result_id.partition(":")
     if kind != "task" or not number.isdecimal() or len(number) > 18:
         return None
-    task = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=int(number)).first()
+    task = ScheduledTask.objects.filter(pk=int(number)).first()
     if task is None:
         return None
     sessions = list(
-        BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+        BackgroundSession.objects.all()
         .filter(origin__startswith=f"task:{task.id}:")
         .exclude(origin__endswith=":failure")
         .order_by("id")

@@ -35,7 +35,7 @@ def run_once() -> dict:
 
 def has_work(horizon) -> bool:
     """Is anything running, or due by ``horizon``? One query, so an idle cluster stays quiet."""
-    tasks = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS).filter(
+    tasks = ScheduledTask.objects.filter(
         Q(status=TaskStatus.RUNNING)
         | Q(status=TaskStatus.READY, not_before__lte=horizon)
         | Q(
@@ -46,7 +46,7 @@ def has_work(horizon) -> bool:
         )
     )
     waiting = (JobStatus.READY, JobStatus.WAITING)
-    entries = JobQueueEntry.objects.using(app_settings.REGISTRY_ALIAS).filter(
+    entries = JobQueueEntry.objects.filter(
         Q(status=JobStatus.IN_PROCESS)
         | Q(status__in=waiting, earliest_start__isnull=True)
         | Q(status__in=waiting, earliest_start__lte=horizon)

@@ -2,8 +2,6 @@
 
 from django.utils import timezone
 
-from sessions_app.conf import app_settings
-
 from .models import JobQueueEntry, JobQueueLogEntry, ScheduledTask, TaskStatus
 
 
@@ -24,7 +22,7 @@ def resolve_origin(session):
     model = ScheduledTask if kind == "task" else JobQueueEntry if kind == "job" else None
     if model is None:
         return None
-    return model.objects.using(app_settings.REGISTRY_ALIAS).filter(pk=number, company=session.company).first()
+    return model.objects.filter(pk=number, company=session.company).first()
 
 
 def describe_origin(session) -> str:
@@ -42,7 +40,7 @@ def prune_finished(sender=None, older_than=None, **kwargs) -> int:
     """Delete finished scheduled tasks and job queue log entries older than ``now - older_than``."""
     cutoff = timezone.now() - older_than
     finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
-    tasks = ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
-    logs = JobQueueLogEntry.objects.using(app_settings.REGISTRY_ALIAS)
+    tasks = ScheduledTask.objects.all()
+    logs = JobQueueLogEntry.objects.all()
     deleted = tasks.filter(status__in=finished, finished_at__lt=cutoff).delete()[0]
     return deleted + logs.filter(finished_at__lt=cutoff).delete()[0]

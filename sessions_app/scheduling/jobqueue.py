@@ -36,14 +36,6 @@ MANUAL_ONLY = (JobStatus.ON_HOLD, JobStatus.FINISHED, JobStatus.ERROR)  # status
 CATEGORY_LOCK_KEY = 0x5E55_11  # the advisory lock claims of categorised entries serialise on
 
 
-def _entries():
-    return JobQueueEntry.objects.using(app_settings.REGISTRY_ALIAS)
-
-
-def _log():
-    return JobQueueLogEntry.objects.using(app_settings.REGISTRY_ALIAS)
-
-
 def _check_user(user, company: str, perm: str) -> None:
     if user is None or not getattr(user, "is_authenticated", False):
         return
@@ -147,7 +139,7 @@ def next_run(entry: JobQueueEntry, now: datetime) -> datetime:
 
 def get_job(entry_id) -> JobQueueEntry:
     number = api.parse_session_id(entry_id)
-    entry = None if number is None else _entries().filter(pk=number).first()
+    entry = None if number is None else JobQueueEntry.objects.filter(pk=number).first()
     if entry is None:
         raise JobQueueError(f"Job queue entry {entry_id!r} does not exist.")
     return entry
@@ -166,7 +158,7 @@ def set_job_ready(entry_id, user=None) -> JobQueueEntry:
     }
     if user is not None and getattr(user, "is_authenticated", False):
         changes.update(user=user, username=user.get_username())
-    if not _entries().filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(**changes):
+    if not JobQueueEntry.objects.filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(**changes):
         raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
@@ -178,7 +170,11 @@ def set_job_on_hold(entry_id, user=None) -> JobQueueEntry:
     """Put an entry on hold: the dispatcher leaves it alone until it is set ready."""
     entry = get_job(entry_id)
     _check_user(user, entry.company, "change_jobqueueentry")
-    if not _entries().filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(status=JobStatus.ON_HOLD):
+    if (
+        not JobQueueEntry.objects.filter(pk=entry.pk)
+        .exclude(status=JobStatus.IN_PROCESS)
+        .update(status=JobStatus.ON_HOLD)
+    ):
         raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
@@ -213,8 +209,9 @@ def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
                 with conn.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATEGORY_LOCK_KEY])
             busy = (
-                _entries()
-                .filter(company=entry.company, category=entry.category, status=JobStatus.IN_PROCESS)
+                JobQueueEntry.objects.filter(
+                    company=entry.company, category=entry.category, status=JobStatus.IN_PROCESS
+                )
                 .exclude(pk=entry.pk)
                 .values_list("pk", flat=True)
                 .first()
@@ -224,24 +221,20 @@ def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
                     raise JobQueueError(
                         f"Category {entry.category} is busy: entry {busy} is in process.", "category_busy"
                     )
-                _entries().filter(pk=entry.pk, status=JobStatus.READY).update(status=JobStatus.WAITING)
+                JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.READY).update(status=JobStatus.WAITING)
                 return False
-        claimed = (
-            _entries()
-            .filter(statuses, pk=entry.pk, run_count=entry.run_count)
-            .update(
-                status=JobStatus.IN_PROCESS,
-                previous_status=F("status"),
-                run_count=F("run_count") + 1,
-                attempts=F("attempts") + 1,
-                claimed_at=now,
-                session_id=None,
-            )
+        claimed = JobQueueEntry.objects.filter(statuses, pk=entry.pk, run_count=entry.run_count).update(
+            status=JobStatus.IN_PROCESS,
+            previous_status=F("status"),
+            run_count=F("run_count") + 1,
+            attempts=F("attempts") + 1,
+            claimed_at=now,
+            session_id=None,
         )
         if not claimed:
             return False
         entry.refresh_from_db(using=app_settings.REGISTRY_ALIAS)
-        _log().create(
+        JobQueueLogEntry.objects.create(
             entry=entry,
             company=entry.company,
             codeunit_id=entry.codeunit_id,
@@ -270,12 +263,12 @@ def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> Backg
         _finish_run(entry, None, error=f"Could not start: {e}")
         return None
     with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-        if (
-            _entries()
-            .filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count)
-            .update(session_id=session.id)
+        if JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count).update(
+            session_id=session.id
         ):
-            _log().filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(session_id=session.id)
+            JobQueueLogEntry.objects.filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(
+                session_id=session.id
+            )
     entry.session_id = session.id
     logger.info("job=%s run %s is session %s", entry.id, entry.run_count, session.id)
     if not session.is_active:
@@ -316,9 +309,11 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
         else:
             changes.update(status=JobStatus.ERROR)
     with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the entry and its log entry: one commit
-        if not _entries().filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count).update(**changes):
+        if not JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count).update(
+            **changes
+        ):
             return
-        _log().filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(
+        JobQueueLogEntry.objects.filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(
             status=JobLogStatus.SUCCESS if success else JobLogStatus.ERROR,
             finished_at=session.finished_at if session is not None and session.finished_at else timezone.now(),
             session_id=session.id if session is not None else None,
@@ -332,11 +327,9 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
 def expire(now: datetime) -> list[int]:
     """Finish entries whose expiration has passed before they could start."""
     expired = []
-    for entry in _entries().filter(status__in=(JobStatus.READY, JobStatus.WAITING), expires_at__lte=now):
-        if (
-            _entries()
-            .filter(pk=entry.pk, status__in=(JobStatus.READY, JobStatus.WAITING))
-            .update(status=JobStatus.FINISHED, last_outcome="expired")
+    for entry in JobQueueEntry.objects.filter(status__in=(JobStatus.READY, JobStatus.WAITING), expires_at__lte=now):
+        if JobQueueEntry.objects.filter(pk=entry.pk, status__in=(JobStatus.READY, JobStatus.WAITING)).update(
+            status=JobStatus.FINISHED, last_outcome="expired"
         ):
             expired.append(entry.pk)
             logger.info("job=%s expired at %s without starting", entry.pk, entry.expires_at)
@@ -347,8 +340,7 @@ def dispatch(now: datetime) -> list[int]:
     """Start every entry that is due and whose category is free; return their ids."""
     expire(now)
     due = (
-        _entries()
-        .filter(status__in=(JobStatus.READY, JobStatus.WAITING))
+        JobQueueEntry.objects.filter(status__in=(JobStatus.READY, JobStatus.WAITING))
         .filter(Q(earliest_start__isnull=True) | Q(earliest_start__lte=now))
         .order_by(F("earliest_start").asc(nulls_first=True), "id")[:BATCH]
     )
@@ -363,10 +355,8 @@ def dispatch(now: datetime) -> list[int]:
 
 def settle(now: datetime) -> None:
     """Learn how in-process runs ended; restart runs whose session a dead dispatcher never started."""
-    running = list(_entries().filter(status=JobStatus.IN_PROCESS))
-    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS).filter(
-        pk__in=[e.session_id for e in running if e.session_id]
-    )
+    running = list(JobQueueEntry.objects.filter(status=JobStatus.IN_PROCESS))
+    sessions = BackgroundSession.objects.filter(pk__in=[e.session_id for e in running if e.session_id])
     by_id = {s.id: s for s in sessions}
     stale = timezone.now() - app_settings.DISPATCH_RECOVER_AFTER
     for entry in running:
@@ -385,8 +375,7 @@ def settle(now: datetime) -> None:
 def next_due() -> datetime | None:
     """When the next ready entry is due, for the dispatcher's sleep."""
     entry = (
-        _entries()
-        .filter(status=JobStatus.READY, earliest_start__isnull=False)
+        JobQueueEntry.objects.filter(status=JobStatus.READY, earliest_start__isnull=False)
         .order_by("earliest_start")
         .only("earliest_start")
         .first()

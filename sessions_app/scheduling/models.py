@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from sessions_app.models import RegistryManager
+
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid, describe_weekdays
 
 
@@ -67,6 +69,8 @@ class ScheduledTask(models.Model):
     failure_error = models.TextField(blank=True, help_text="why its failure codeunit could not start")
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RegistryManager()
 
     class Meta:
         db_table = "sessions_app_scheduledtask"
@@ -172,6 +176,8 @@ class JobQueueEntry(models.Model):
         "run_on_saturdays",
         "run_on_sundays",
     )
+
+    objects = RegistryManager()
 
     class Meta:
         db_table = "sessions_app_jobqueueentry"
@@ -305,6 +311,8 @@ class JobQueueLogEntry(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     error_traceback = models.TextField(blank=True)
+
+    objects = RegistryManager()
 
     class Meta:
         db_table = "sessions_app_jobqueuelogentry"

@@ -32,10 +32,6 @@ logger = logging.getLogger("sessions_app")
 BATCH = 50
 
 
-def _tasks():
-    return ScheduledTask.objects.using(app_settings.REGISTRY_ALIAS)
-
-
 def create_task(
     codeunit,
     *,
@@ -97,7 +93,7 @@ def create_task(
 
 def get_task(task_id) -> ScheduledTask:
     number = api.parse_session_id(task_id)
-    task = None if number is None else _tasks().filter(pk=number).first()
+    task = None if number is None else ScheduledTask.objects.filter(pk=number).first()
     if task is None:
         raise TaskNotFound(task_id)
     return task
@@ -106,14 +102,14 @@ def get_task(task_id) -> ScheduledTask:
 def task_exists(task_id) -> bool:
     """True while the task has yet to finish: not ready, ready or running (as ``TaskScheduler.TaskExists``)."""
     number = api.parse_session_id(task_id)
-    return number is not None and _tasks().filter(pk=number, status__in=ACTIVE_TASK_STATUSES).exists()
+    return number is not None and ScheduledTask.objects.filter(pk=number, status__in=ACTIVE_TASK_STATUSES).exists()
 
 
 def _may_change(task_id, user) -> bool:
     """Without a user, yes (code and commands); with one, the change permission and the task's company."""
     if user is None or not getattr(user, "is_authenticated", False):
         return True
-    company = _tasks().filter(pk=task_id).values_list("company", flat=True).first()
+    company = ScheduledTask.objects.filter(pk=task_id).values_list("company", flat=True).first()
     return (
         company is not None and user.has_perm("sessions_scheduling.change_scheduledtask") and can_access(user, company)
     )
@@ -130,7 +126,9 @@ def set_task_ready(task_id, not_before: datetime | None = None, user=None) -> bo
     changes = {"status": TaskStatus.READY}
     if not_before is not None:
         changes["not_before"] = clock.aware(not_before, "not_before")
-    return bool(_tasks().filter(pk=number, status__in=(TaskStatus.NOT_READY, TaskStatus.READY)).update(**changes))
+    return bool(
+        ScheduledTask.objects.filter(pk=number, status__in=(TaskStatus.NOT_READY, TaskStatus.READY)).update(**changes)
+    )
 
 
 def cancel_task(task_id, user=None) -> bool:
@@ -143,13 +141,13 @@ def cancel_task(task_id, user=None) -> bool:
         return False
     now = timezone.now()
     waiting = (TaskStatus.NOT_READY, TaskStatus.READY)
-    if _tasks().filter(pk=number, status__in=waiting).update(status=TaskStatus.CANCELLED, finished_at=now):
+    if ScheduledTask.objects.filter(pk=number, status__in=waiting).update(status=TaskStatus.CANCELLED, finished_at=now):
         logger.info("task=%s cancelled before it started", number)
         return True
-    task = _tasks().filter(pk=number, status=TaskStatus.RUNNING).first()
-    if task is None or not _tasks().filter(pk=number, status=TaskStatus.RUNNING, attempts=task.attempts).update(
-        status=TaskStatus.CANCELLED, finished_at=now
-    ):
+    task = ScheduledTask.objects.filter(pk=number, status=TaskStatus.RUNNING).first()
+    if task is None or not ScheduledTask.objects.filter(
+        pk=number, status=TaskStatus.RUNNING, attempts=task.attempts
+    ).update(status=TaskStatus.CANCELLED, finished_at=now):
         return False
     if task.session_id is not None:  # the right to cancel the task is the right to stop its session
         who = f" by {user.get_username()}" if user is not None and getattr(user, "is_authenticated", False) else ""
@@ -173,14 +171,14 @@ def isolated(what: str):
 def dispatch(now: datetime) -> list[int]:
     """Start every task that is due; return their ids."""
     started = []
-    due = _tasks().filter(status=TaskStatus.READY, not_before__lte=now).order_by("not_before", "id")[:BATCH]
+    due = ScheduledTask.objects.filter(status=TaskStatus.READY, not_before__lte=now).order_by("not_before", "id")[
+        :BATCH
+    ]
     for task in due:
         with isolated(f"task={task.id} start"):
             attempt = task.attempts + 1
-            if (
-                _tasks()
-                .filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts)
-                .update(status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None)
+            if ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts).update(
+                status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None
             ):
                 task.attempts = attempt
                 started.append(task.id)
@@ -205,15 +203,17 @@ def _start_attempt(task: ScheduledTask) -> None:
         retriable = e.reason in ("limit_reached", "unavailable")
         _after_failure(task, f"Could not start: {e}", "sessions_app.exceptions.SessionStartError", "", retriable)
         return
-    if not _tasks().filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(session_id=session.id):
+    if not ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(
+        session_id=session.id
+    ):
         api.request_stop(session.id, comment=f"task {task.id} was cancelled")  # cancelled meanwhile
     logger.info("task=%s attempt %s is session %s", task.id, task.attempts, session.id)
 
 
 def settle(now: datetime) -> None:
     """Learn the outcome of running tasks; repair tasks whose session or failure session was never started."""
-    running = list(_tasks().filter(status=TaskStatus.RUNNING))
-    sessions = BackgroundSession.objects.using(app_settings.REGISTRY_ALIAS)
+    running = list(ScheduledTask.objects.filter(status=TaskStatus.RUNNING))
+    sessions = BackgroundSession.objects.all()
     by_id = {
         s.id: s
         for s in sessions.filter(pk__in=[t.session_id for t in running if t.session_id]).only(
@@ -224,7 +224,7 @@ def settle(now: datetime) -> None:
     for task in running:
         with isolated(f"task={task.id} settle"):
             _settle_one(task, by_id.get(task.session_id), stale)
-    for task in _tasks().filter(
+    for task in ScheduledTask.objects.filter(
         status=TaskStatus.FAILED,
         failure_codeunit_id__isnull=False,
         failure_session_id__isnull=True,
@@ -243,10 +243,8 @@ def _settle_one(task: ScheduledTask, session: BackgroundSession | None, stale: d
     if session is not None and session.is_active:
         return
     if session is not None and session.status == Status.SUCCEEDED:
-        if (
-            _tasks()
-            .filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
-            .update(status=TaskStatus.SUCCEEDED, finished_at=timezone.now())
+        if ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(
+            status=TaskStatus.SUCCEEDED, finished_at=timezone.now()
         ):
             logger.info("task=%s succeeded in session %s", task.id, session.id)
         return
@@ -265,7 +263,7 @@ def retry_delay(attempt: int) -> timedelta:
 
 
 def _after_failure(task: ScheduledTask, error: str, error_type: str, tb: str, retriable: bool) -> None:
-    tasks = _tasks().filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
+    tasks = ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
     fields = {"error_message": error[:10000], "error_type": error_type[:200], "error_traceback": tb}
     if retriable and task.attempts <= app_settings.TASK_MAX_RETRIES:
         when = clock.now() + retry_delay(task.attempts)
@@ -295,13 +293,13 @@ def _start_failure_codeunit(task: ScheduledTask) -> None:
         )
     except (SessionStartError, UnknownCodeunit) as e:
         logger.error("task=%s: its failure codeunit could not start: %s", task.id, e)
-        _tasks().filter(pk=task.pk).update(failure_error=str(e)[:10000])
+        ScheduledTask.objects.filter(pk=task.pk).update(failure_error=str(e)[:10000])
         return
-    _tasks().filter(pk=task.pk).update(failure_session_id=session.id)
+    ScheduledTask.objects.filter(pk=task.pk).update(failure_session_id=session.id)
     logger.info("task=%s: failure codeunit %s runs in session %s", task.id, failure, session.id)
 
 
 def next_due() -> datetime | None:
     """When the next ready task is due, for the dispatcher's sleep."""
-    task = _tasks().filter(status=TaskStatus.READY).order_by("not_before").only("not_before").first()
+    task = ScheduledTask.objects.filter(status=TaskStatus.READY).order_by("not_before").only("not_before").first()
     return task.not_before if task else None
