@@ -4,6 +4,8 @@ Unlike the seed's OnOpenPage, opening the page starts nothing; the button
 POSTs, and the page follows the session live instead of sleeping 10 seconds.
 """
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,6 +20,8 @@ from sessions_app.exceptions import SessionStartError
 from sessions_app.views import visible_session
 
 from .models import Customer, SessionLog
+
+SESSION_FINISHED = "session-finished"  # the htmx event the status fragment sends once its session has finished
 
 
 def _require_company(request):
@@ -67,4 +71,8 @@ def works_status(request, session_id: int):
     if session.status == "succeeded" and "log_id" in session.params:
         with use_company(session.company):
             log = SessionLog.objects.filter(id=session.params["log_id"]).first()
-    return render(request, "demo/_works_status.html", {"s": session, "log": log})
+    response = render(request, "demo/_works_status.html", {"s": session, "log": log})
+    if session.is_finished:
+        # The page's customer table listens for this event and reloads itself: the session may have changed it.
+        response["HX-Trigger"] = json.dumps({SESSION_FINISHED: {"id": session.id, "status": session.status}})
+    return response

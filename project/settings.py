@@ -78,7 +78,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "sessions_app:login"
 
 # --- background sessions -------------------------------------------------
 

@@ -6,6 +6,8 @@ app_name = "sessions_app"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("table/", views.dashboard_table, name="dashboard_table"),
     path("company/", views.switch_company, name="switch_company"),
     path("codeunits/", views.codeunit_list, name="codeunits"),

@@ -4,12 +4,15 @@ Each view checks login, its permission and the user's access to the company
 of what it touches; a session in a company the user may not see is a 404.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,7 +25,28 @@ from .middleware import SESSION_KEY
 from .models import ACTIVE_STATUSES, BackgroundSession, SessionEvent, Status
 
 PAGE_SIZE = 25
+ACTIVE_POLL = "1s"  # how often the dashboard refreshes while a session it shows is active
+IDLE_POLL = "10s"  # and while none is
 view_required = permission_required("sessions_app.view_backgroundsession", raise_exception=True)
+
+
+class LoginView(auth_views.LoginView):
+    """Sign in to the web pages: any active user, staff or not (the admin's login admits staff only)."""
+
+    template_name = "sessions_app/login.html"
+    next_page = reverse_lazy("sessions_app:dashboard")
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out (a POST, as Django requires); back to the login page with a message."""
+
+    next_page = reverse_lazy("sessions_app:login")
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have signed out.")
+        return response
 
 
 def visible_sessions(user):
@@ -50,9 +74,9 @@ def _dashboard_context(request):
         if not can_access(request.user, company):
             raise Http404(f"Company {company!r} does not exist.")
         sessions = sessions.filter(company=company)
+    if status not in Status.values:
+        status = ""  # a status that does not exist filters nothing: the page shows every session
     if status:
-        if status not in Status.values:
-            raise Http404(f"Status {status!r} does not exist.")
         sessions = sessions.filter(status=status)
     active = list(sessions.active()[:100])
     # No count(*) over the registry: "next" is known by fetching one row more.
@@ -69,7 +93,11 @@ def _dashboard_context(request):
         "company": company,
         "status": status,
         "statuses": Status.choices,
-        "query": request.GET.urlencode(),
+        "query": urlencode(
+            {k: v for k, v in (("company", company), ("status", status), ("page", page if page > 1 else "")) if v}
+        ),
+        # Poll often while something runs; seldom when only finished sessions are shown.
+        "poll_every": ACTIVE_POLL if active else IDLE_POLL,
     }
 
 

@@ -63,11 +63,13 @@ def operator(demo_data):
     return User.objects.create_superuser("operator", password="operator-pw")
 
 
-def sign_in(page, next_url):
-    page.goto(f"/admin/login/?next={next_url}")
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", "operator-pw")
-    page.click("input[type=submit]")
+def sign_in(page, next_url, username="operator", password="operator-pw"):
+    """Sign in through the app's own login page, as anyone (staff or not) does."""
+    page.goto(next_url)
+    page.wait_for_url(re.compile(r".*/sessions/login/\?next="))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("#login-button")
     page.wait_for_url(f"**{next_url}")
 
 
@@ -87,12 +89,18 @@ def test_start_the_works_from_the_customer_list_and_watch_it_finish(cluster, ope
     assert not BackgroundSession.objects.exists()  # opening the page started nothing
 
     page.click("#start-the-works")
+    page.wait_for_url("**/demo/customers/?session=*")
+    first_row = page.locator("#customer-rows tr").first
+    assert "HELLO WORLD" not in first_row.inner_text()
+    page.evaluate("document.documentElement.dataset.loadedOnce = 'yes'")  # gone if the page were reloaded
     expect(page.locator("#works-session-status")).to_have_text("Succeeded", timeout=TIMEOUT_MS)
-    expect(page.locator("#works-elapsed")).to_contain_text("Elapsed 0:00:0")
+    expect(page.locator("#works-elapsed")).to_have_text(re.compile(r"Elapsed \d\.\d\d s"))
     s = BackgroundSession.objects.get()
     assert (s.company, s.status, s.username) == ("CRONUS UK", "succeeded", "operator")
-    page.reload()
-    expect(page.locator("table")).to_contain_text("HELLO WORLD")
+    # The rows show the session's change without a reload: the status fragment told the table to refresh.
+    expect(first_row.locator(".address")).to_have_text("HELLO WORLD")
+    assert page.evaluate("document.documentElement.dataset.loadedOnce") == "yes"
+    shot(page, "customers-after-the-works")
 
     page.goto("/sessions/")
     expect(page.locator(f"#session-{s.id} .status")).to_have_text("Succeeded")
@@ -115,14 +123,84 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
     expect(dashboard.locator(f"#active-sessions #session-{s.id} .status")).to_have_text("Running")
     shot(dashboard, "dashboard-running")
 
+    # Status, progress and the buttons come first, above the details and the log.
+    assert page.locator("#stop-button").bounding_box()["y"] < page.locator("#session-details").bounding_box()["y"]
+    assert page.locator("#session-status").bounding_box()["y"] < page.locator("#session-log").bounding_box()["y"]
+    expect(page.locator("#session-live")).to_have_attribute("hx-trigger", "every 1s")
+    # A comment being typed survives the page's polling.
     page.fill("#stop-form input[name=comment]", "stopped in the browser")
+    page.wait_for_timeout(1_500)
+    expect(page.locator("#stop-form input[name=comment]")).to_have_value("stopped in the browser")
+    shot(page, "session-running")
     page.click("#stop-button")
     expect(page.locator("#session-status")).to_have_text("Stopped", timeout=5_000)
     expect(page.locator("#session-error")).to_contain_text("stopped in the browser")
+    # Finished: no Stop button, the Re-run ones stay, and the page stops polling.
+    expect(page.locator("#stop-button")).to_have_count(0)
+    expect(page.locator("#rerun-button")).to_be_visible()
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "/live/" in r.url else None)
+    page.wait_for_timeout(2_500)
+    assert polls == [] and page.locator("#session-live").get_attribute("hx-trigger") is None
     shot(page, "session-stopped")
-    # The dashboard, left open, shows the stop without a reload.
+    # The dashboard, left open, shows the stop without a reload, and then polls only every 10 s.
     expect(dashboard.locator(f"#recent-sessions #session-{s.id} .status")).to_have_text("Stopped", timeout=5_000)
+    expect(dashboard.locator("#dashboard-table")).to_have_attribute("hx-trigger", "every 10s", timeout=5_000)
     wait_until(lambda: BackgroundSession.objects.get().status == "stopped", timeout=5)
+
+
+def test_a_user_who_is_not_staff_signs_in_on_the_sessions_login_page_and_signs_out(demo_data, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.models import CompanyAccess
+    from tests.test_web import make_user
+
+    clerk = make_user("clerk", [("sessions_app", "view_backgroundsession")], staff=False)
+    CompanyAccess.objects.create(user=clerk, company="CRONUS")
+    page.goto("/sessions/")
+    page.wait_for_url("**/sessions/login/?next=/sessions/")
+    shot(page, "login")
+    page.fill("#id_username", "clerk")
+    page.fill("#id_password", "pw")
+    page.click("#login-button")
+    page.wait_for_url("**/sessions/")
+    expect(page.locator("h1")).to_have_text("Sessions")
+    expect(page.locator("#current-company")).to_have_text("CRONUS")
+    expect(page.locator("#dashboard-table")).to_contain_text("No active sessions.")
+    page.click("#logout-form button")
+    page.wait_for_url("**/sessions/login/")
+    expect(page.locator(".messagelist")).to_contain_text("You have signed out.")
+    page.goto("/sessions/")
+    page.wait_for_url("**/sessions/login/?next=/sessions/")
+
+
+def test_the_pages_fit_a_phone_screen(operator, browser, live_server):
+    from playwright.sync_api import expect
+
+    from sessions_app.api import run_codeunit, start_session
+
+    run_codeunit("The Works", company="CRONUS", params={"customer_no": "a-rather-long-number", "vendor_no": "v"})
+    failed = run_codeunit("Write Then Fail", company="CRONUS", raise_errors=False)
+    start_session("Write And Sleep", company="CRONUS", params={"seconds": 60})  # queued: no cluster here
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        sign_in(page, "/sessions/")
+        for name, url, wait_for in [
+            ("dashboard-390", "/sessions/", "#recent-sessions"),
+            ("session-390", f"/sessions/{failed.id}/", "#session-traceback"),
+            ("customers-390", "/demo/customers/", "#customer-rows"),
+            ("codeunits-390", "/sessions/codeunits/", "table"),
+            ("jobs-390", "/sessions/jobs/", "#job-queue-entries"),
+        ]:
+            page.goto(url)
+            expect(page.locator(wait_for)).to_be_visible()
+            widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            shot(page, name)
+            assert widths[0] <= widths[1], f"{url} is {widths[0]} px wide on a {widths[1]} px screen"
+    finally:
+        context.close()
 
 
 def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_outcome_live(cluster, operator, page):

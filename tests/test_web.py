@@ -1,6 +1,8 @@
 """Web views and admin: login, permissions, company access, CSRF, and no work on a GET."""
 
+import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -11,6 +13,7 @@ from demo.models import Customer
 from sessions_app.api import run_codeunit, start_session
 from sessions_app.companies import use_company
 from sessions_app.models import BackgroundSession, CompanyAccess
+from sessions_app.templatetags.sessions_format import duration, pretty_json
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -264,7 +267,6 @@ def test_dashboard_filters_and_pages_without_counting_the_registry(clerk, django
         r'<tr id="session-(\d+)"', client.get(reverse("sessions_app:dashboard_table"), {"page": 2}).content.decode()
     )
     assert len(page1) == 1 + 25 and len(set(page1) & set(page2)) == 1  # the active one shows on both
-    assert client.get(reverse("sessions_app:dashboard"), {"status": "bogus"}).status_code == 404
     assert client.get(reverse("sessions_app:dashboard"), {"company": "Nowhere"}).status_code == 404
     with django_assert_max_num_queries(12):
         client.get(reverse("sessions_app:dashboard_table"))
@@ -280,7 +282,164 @@ def test_the_seed_page_starts_the_works_on_post_and_shows_the_elapsed_time(clerk
     s = BackgroundSession.objects.get()
     assert response.url == f"{reverse('demo:customers')}?session={s.id}"
     html = client.get(reverse("demo:works_status", args=[s.id])).content.decode()
-    assert "Succeeded" in html and 'id="works-elapsed">Elapsed 0:00:0' in html and "hx-get" not in html
+    assert "Succeeded" in html and re.search(r'id="works-elapsed">Elapsed \d\.\d\d s<', html) and "hx-get" not in html
+
+
+# --- the issue's list: live refresh, login, the session page, formats, filters ------
+
+
+def test_the_works_status_tells_the_customer_table_to_reload_once_the_session_has_finished(clerk):
+    client = client_for(clerk)
+    queued = start_session("The Works", company="CRONUS", params={"customer_no": "a", "vendor_no": "b"})
+    response = client.get(reverse("demo:works_status", args=[queued.id]))
+    assert "HX-Trigger" not in response.headers and "hx-get" in response.content.decode()  # still polling
+    done = run_codeunit("No-op", company="CRONUS")
+    response = client.get(reverse("demo:works_status", args=[done.id]))
+    assert json.loads(response.headers["HX-Trigger"]) == {"session-finished": {"id": done.id, "status": "succeeded"}}
+    # The table listens for that event and reloads itself (only itself) from the page.
+    html = client.get(reverse("demo:customers")).content.decode()
+    table = re.search(r'<div class="table-wrap" id="customer-table"[^>]*>', html).group(0)
+    assert 'hx-trigger="session-finished from:body"' in table and 'hx-select="#customer-table"' in table
+
+
+def test_a_user_who_is_not_staff_signs_in_through_the_sessions_login_page_and_out_again():
+    make_user("clerk", [("sessions_app", "view_backgroundsession")], ["CRONUS"], staff=False)
+    client = Client()
+    response = client.get(reverse("sessions_app:dashboard"))
+    assert response.status_code == 302 and response.url == "/sessions/login/?next=/sessions/"
+    # The admin's login turns a user who is not staff away ...
+    refused = client.post(
+        "/admin/login/?next=/sessions/", {"username": "clerk", "password": "pw", "next": "/sessions/"}
+    )
+    assert refused.status_code == 200 and "_auth_user_id" not in client.session
+    # ... the app's own login page admits them.
+    page = client.get(response.url)
+    assert page.status_code == 200 and 'id="login-form"' in page.content.decode()
+    assert "sessions_app/login.html" in [t.name for t in page.templates]
+    wrong = client.post(response.url, {"username": "clerk", "password": "nope", "next": "/sessions/"})
+    assert wrong.status_code == 200 and "Please enter a correct username and password" in wrong.content.decode()
+    signed_in = client.post(response.url, {"username": "clerk", "password": "pw", "next": "/sessions/"})
+    assert signed_in.status_code == 302 and signed_in.url == "/sessions/"
+    html = client.get("/sessions/").content.decode()
+    assert "<h1>Sessions</h1>" in html
+    assert re.search(r'<form method="post" action="/sessions/logout/" id="logout-form">', html)
+    # Without a next, the login page leads to the dashboard.
+    again = Client().post(reverse("sessions_app:login"), {"username": "clerk", "password": "pw"})
+    assert again.url == "/sessions/"
+    # Signing out is a POST; a GET signs nobody out.
+    assert client.get(reverse("sessions_app:logout")).status_code == 405
+    out = client.post(reverse("sessions_app:logout"), follow=True)
+    assert out.redirect_chain == [("/sessions/login/", 302)] and "You have signed out." in out.content.decode()
+    assert client.get("/sessions/").status_code == 302
+
+
+def test_the_session_page_has_status_progress_and_buttons_on_top_and_stop_only_while_active(clerk):
+    client = client_for(clerk)
+    queued = start_session("No-op", company="CRONUS")
+    html = client.get(reverse("sessions_app:session", args=[queued.id])).content.decode()
+    order = [
+        html.index(m) for m in ('id="session-status"', 'id="stop-button"', 'id="rerun-button"', 'id="session-details"')
+    ]
+    assert order == sorted(order) and html.index('id="session-log"') > order[-1]
+    live = client.get(reverse("sessions_app:session_live", args=[queued.id])).content.decode()
+    assert re.search(r'<div id="session-live" hx-get="[^"]+/live/" hx-trigger="every 1s" hx-swap="outerHTML">', live)
+    assert 'id="stop-button"' in live and 'hx-preserve="true"' in live
+
+    done = run_codeunit("Insert Row", company="CRONUS", params={"result": "ok"})
+    for name in ("sessions_app:session", "sessions_app:session_live"):
+        html = client.get(reverse(name, args=[done.id])).content.decode()
+        assert '<div id="session-live">' in html and "hx-trigger" not in html  # polling stops
+        assert 'id="stop-button"' not in html and 'id="rerun-button"' in html and "hx-preserve" not in html
+
+
+def test_the_dashboard_polls_every_second_while_a_session_is_active_and_every_ten_seconds_otherwise(clerk):
+    client = client_for(clerk)
+    run_codeunit("No-op", company="CRONUS")
+    for name in ("sessions_app:dashboard", "sessions_app:dashboard_table"):
+        html = client.get(reverse(name)).content.decode()
+        assert re.search(r'<div id="dashboard-table" hx-get="/sessions/table/" hx-trigger="every 10s"', html)
+    start_session("No-op", company="CRONUS")
+    for name in ("sessions_app:dashboard", "sessions_app:dashboard_table"):
+        html = client.get(reverse(name)).content.decode()
+        assert re.search(r'<div id="dashboard-table" hx-get="/sessions/table/" hx-trigger="every 1s"', html)
+    # Filtered to finished sessions, nothing shown is active.
+    html = client.get(reverse("sessions_app:dashboard"), {"status": "succeeded", "company": "CRONUS"}).content.decode()
+    assert 'hx-get="/sessions/table/?company=CRONUS&amp;status=succeeded" hx-trigger="every 10s"' in html
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, ""),
+        (timedelta(seconds=3.04), "3.04 s"),
+        (0.2, "0.20 s"),
+        (0, "0.00 s"),
+        (0.004, "< 0.01 s"),
+        (59.994, "59.99 s"),
+        (59.996, "1 min"),
+        (timedelta(minutes=2, seconds=5), "2 min 5 s"),
+        (timedelta(minutes=2, seconds=5.4), "2 min 5 s"),
+        (timedelta(hours=1, minutes=2, seconds=30), "1 h 2 min"),
+        (timedelta(hours=12), "12 h"),
+        (timedelta(days=2, hours=3, minutes=4), "2 d 3 h"),
+        ("nonsense", ""),
+    ],
+)
+def test_durations_are_humanised(value, text):
+    assert duration(value) == text
+
+
+def test_times_have_seconds_durations_are_humanised_and_parameters_and_results_are_pretty_json(clerk):
+    s = run_codeunit("Insert Row", company="CRONUS", params={"result": "first"})
+    client = client_for(clerk)
+    html = client.get(reverse("sessions_app:session", args=[s.id])).content.decode()
+    params = re.search(r'<pre id="session-params">(.*?)</pre>', html, re.S).group(1)
+    assert params == pretty_json(s.params).replace('"', "&quot;") and "'result'" not in html
+    assert "\n  &quot;result&quot;: &quot;first&quot;" in params  # indented, double quotes: JSON, not a repr
+    result = re.search(r'<pre id="session-result">(.*?)</pre>', html, re.S).group(1)
+    assert result == pretty_json(s.result).replace('"', "&quot;")
+    assert re.search(r'id="session-elapsed">(\d+\.\d\d|&lt; 0\.01) s<', html)
+    assert "Timeout</th><td>12 h</td>" in html
+    assert re.search(r"<th>Started</th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>", html)
+    row = client.get(reverse("sessions_app:dashboard_table")).content.decode()
+    assert re.search(r'<td class="elapsed">(\d+\.\d\d|&lt; 0\.01) s</td>', row)
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>", row)
+
+
+def test_a_finished_session_that_did_not_succeed_shows_no_progress_bar(clerk):
+    client = client_for(clerk)
+    rows = {
+        status: BackgroundSession.objects.create(
+            codeunit_id=90007,
+            codeunit_name="No-op",
+            company="CRONUS",
+            status=status,
+            progress_done=4,
+            progress_total=10,
+        )
+        for status in ("running", "failed", "stopped")
+    }
+    table = client.get(reverse("sessions_app:dashboard_table")).content.decode()
+    for status, s in rows.items():
+        live = client.get(reverse("sessions_app:session_live", args=[s.id])).content.decode()
+        row = re.search(rf'<tr id="session-{s.id}">.*?</tr>', table, re.S).group(0)
+        for html in (live, row):
+            if status == "running":
+                assert '<progress max="100" value="40">' in html
+            else:
+                assert "<progress" not in html and "40% when it ended" in html
+
+
+def test_a_bogus_status_filter_is_ignored(clerk):
+    ok = run_codeunit("No-op", company="CRONUS")
+    queued = start_session("No-op", company="CRONUS")
+    client = client_for(clerk)
+    for name in ("sessions_app:dashboard", "sessions_app:dashboard_table"):
+        response = client.get(reverse(name), {"status": "bogus"})
+        html = response.content.decode()
+        assert response.status_code == 200 and f'id="session-{ok.id}"' in html and f'id="session-{queued.id}"' in html
+        assert "bogus" not in html  # nor carried into the polling URL
+    assert client.get(reverse("sessions_app:dashboard"), {"company": "Nowhere"}).status_code == 404
 
 
 # --- admin -------------------------------------------------------------------
