@@ -70,7 +70,7 @@ Q_CLUSTER = {
     "retry": 24 * 3600 + 600,  # longer than SESSIONS_MAX_TIMEOUT (24 h): a running session is never redelivered
 }
 
-LOGIN_URL = "admin:login"  # the app's pages send anonymous users to the admin's login
+LOGIN_URL = "sessions_app:login"  # the app's own sign-in page, for users who are not staff too
 """
 
 URLS = """\
@@ -388,7 +388,7 @@ def test_the_wheel_installs_into_a_new_project(tmp_path):
         assert rendered["user_admin"] == "django.contrib.auth.admin.UserAdmin"
         pages = rendered["pages"]
         anonymous = pages.pop("anonymous /sessions/")
-        assert anonymous == {"status": 302, "location": "/admin/login/?next=/sessions/"}
+        assert anonymous == {"status": 302, "location": "/sessions/login/?next=/sessions/"}
         for url, page in pages.items():
             assert "TemplateDoesNotExist" not in page["content"], f"{url}:\n{page['content'][:3000]}"
             assert page["status"] == 200, f"{url} answered {page['status']}:\n{page['content'][:3000]}"
