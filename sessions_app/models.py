@@ -39,6 +39,8 @@ class Status(models.TextChoices):
 
 
 ACTIVE_STATUSES = (Status.PENDING, Status.QUEUED, Status.RUNNING)
+WAITING_FOR_LOCK = "waiting for the company database"
+"""A running session's progress message while its transaction waits for the company's write lock (SQLite)."""
 FINISHED_STATUSES = tuple(s for s in Status if s not in ACTIVE_STATUSES)
 
 
@@ -230,6 +232,13 @@ class BackgroundSession(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        """The status as people read it: a running session still waiting for its company's database says so."""
+        if self.status == Status.RUNNING and self.progress_message == WAITING_FOR_LOCK:
+            return "Waiting for the company database"
+        return self.get_status_display()
 
     def as_dict(self) -> dict:
         """Return the session as JSON-able values, for commands and the status endpoint."""

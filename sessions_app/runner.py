@@ -141,6 +141,7 @@ def _run_and_commit(cu, record, context: SessionContext, job):
     holding_gate = False
     try:
         with write_atomic(context.alias):
+            job.began()
             value = cu.func(record, context)
             job.gate.acquire()
             holding_gate = True

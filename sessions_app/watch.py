@@ -34,13 +34,14 @@ from django.db import connections
 from django.utils import timezone
 
 from .conf import app_settings
-from .models import BackgroundSession, Status
+from .models import WAITING_FOR_LOCK, BackgroundSession, SessionEvent, Status
 
 logger = logging.getLogger("sessions_app")
 
 EXIT_STOPPED = 75  # the worker's exit status when it ends a codeunit that did not stop in time
 
 IDLE, CODEUNIT, COMMITTING = "idle", "codeunit", "committing"
+LOCK_WAIT_NOTE = 1.0  # seconds a session waits for its transaction to begin before the registry says so
 
 
 class Job:
@@ -58,6 +59,36 @@ class Job:
         self.last_beat = time.monotonic()
         self.cancelled_at: float | None = None
         self.last_cancel = 0.0
+        self.started = time.monotonic()
+        # Whether the codeunit's transaction has begun (on SQLite: holds the company's write lock),
+        # and whether the watcher told the registry it was still waiting for it.
+        self.note_lock = threading.Lock()
+        self.has_lock = False
+        self.noted_wait = False
+
+    def began(self) -> None:
+        """The runner's transaction has begun: take back a note that it was waiting for the lock."""
+        with self.note_lock:
+            self.has_lock = True
+            noted = self.noted_wait
+        if noted:
+            BackgroundSession.objects.filter(pk=self.session_id, progress_message=WAITING_FOR_LOCK).update(
+                progress_message=""
+            )
+            SessionEvent.objects.create(session_id=self.session_id, kind=SessionEvent.Kind.LOG, message="got it")
+
+    def note_waiting(self) -> None:
+        """Tell the registry the session waits for its company's write lock (another session holds it)."""
+        with self.note_lock:
+            if self.has_lock or self.noted_wait:
+                return
+            self.noted_wait = True
+            BackgroundSession.objects.filter(pk=self.session_id).update(progress_message=WAITING_FOR_LOCK)
+            SessionEvent.objects.create(
+                session_id=self.session_id,
+                kind=SessionEvent.Kind.LOG,
+                message="waiting for the company database: another session holds its write lock",
+            )
 
 
 class Watcher(threading.Thread):
@@ -96,6 +127,8 @@ class Watcher(threading.Thread):
         if now - job.last_beat >= app_settings.HEARTBEAT_INTERVAL:
             sessions.update(heartbeat_at=timezone.now())
             job.last_beat = now
+        if job.phase == CODEUNIT and not job.has_lock and now - job.started >= LOCK_WAIT_NOTE:
+            job.note_waiting()
         context = job.context
         if context.stop_reason is None:
             if timezone.now() >= job.deadline:

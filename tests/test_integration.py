@@ -178,3 +178,34 @@ def test_the_works_gives_the_same_outcome_in_the_background_and_inline(cluster):
         == outcomes["inline"]
         == ("HELLO WORLD", "", True, True, ["address", "customer", "elapsed", "log_id"])
     )
+
+
+def test_a_session_waiting_for_its_companys_sqlite_write_lock_says_so_until_it_gets_it(cluster, client):
+    """Another writer holds CRONUS's write lock: the session is running but shows it is waiting, then runs."""
+    import sqlite3
+
+    from django.urls import reverse
+
+    from tests.conftest import vendor
+
+    if vendor() != "sqlite":
+        pytest.skip("on PostgreSQL a transaction begins without waiting for other writers")
+    client.force_login(User.objects.create_superuser("watcher", "", "pw"))
+    holder = sqlite3.connect(connections["company_cronus"].settings_dict["NAME"], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        s = start_session("Insert Row", company="CRONUS", params={})
+        wait_until(
+            lambda: BackgroundSession.objects.get(pk=s.id).status_label == "Waiting for the company database",
+            WAIT,
+            message="the session says it waits",
+        )
+        assert BackgroundSession.objects.get(pk=s.id).status == "running"
+        assert "Waiting for the company database" in client.get(reverse("sessions_app:dashboard")).content.decode()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    done = wait_session(s.id, timeout=WAIT)
+    assert (done.status, done.status_label, done.progress_message) == ("succeeded", "Succeeded", "")
+    messages = list(SessionEvent.objects.filter(session_id=s.id, kind="log").values_list("message", flat=True))
+    assert messages == ["waiting for the company database: another session holds its write lock", "got it"]
