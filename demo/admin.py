@@ -4,10 +4,9 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import render
-from django.utils.html import format_html
 
 from sessions_app import api
-from sessions_app.admin import CompanyAccessInline, CompanyScopedAdmin, session_links
+from sessions_app.admin import CompanyAccessInline, CompanyScopedAdmin, ran_inline_message, started_messages
 from sessions_app.codeunits import get_codeunit
 from sessions_app.exceptions import SessionStartError
 from sessions_app.forms import record_form
@@ -50,23 +49,15 @@ class CustomerAdmin(CompanyScopedAdmin):
             try:
                 session = api.start_session(cu, company=request.company, params=params, user=request.user, debug=debug)
             except SessionStartError as e:
-                self.message_user(request, f"{customer.no}: {e}", messages.ERROR)
+                self.message_user(request, f"Could not start {cu.name} for customer {customer.no}: {e}", messages.ERROR)
                 continue
-            started.append(session)
             if debug:
-                outcome = f"{session.status} in {session.elapsed}"
-                if session.error:
-                    outcome += f": {session.error}"
                 level = messages.SUCCESS if session.status == "succeeded" else messages.ERROR
-                self.message_user(
-                    request, format_html("{}: session {} {}", customer.no, session_links([session]), outcome), level
-                )
-        if started and not debug:
-            self.message_user(
-                request,
-                format_html("Started The Works in {} sessions: {}.", len(started), session_links(started)),
-                messages.SUCCESS,
-            )
+                self.message_user(request, ran_inline_message(session, f"{cu.name} for customer {customer.no}"), level)
+            else:
+                started.append(session)
+        for message in started_messages(started):  # "Started The Works in 3 sessions: 4, 5, 6."
+            self.message_user(request, message, messages.SUCCESS)
         return None
 
     @admin.action(permissions=["start_session"], description="Run The Works in the background")

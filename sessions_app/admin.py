@@ -1,22 +1,29 @@
-"""The admin: a read-only session log with stop and re-run actions, and company access."""
-
-import json
+"""The admin: a read-only session log with stop and re-run actions and buttons, and company access."""
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.template.defaultfilters import date as format_date
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
-from . import api
+from . import api, origins
 from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
-from .exceptions import SessionStartError, UnknownCodeunit
+from .exceptions import SessionError, SessionStartError, UnknownCodeunit
 from .forms import record_form
-from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent
+from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
+from .templatetags.sessions_format import duration, pretty_json
 
 STATUS_COLOURS = {
     "succeeded": "#1a7f37",
@@ -27,12 +34,76 @@ STATUS_COLOURS = {
     "queued": "#8a6d00",
     "pending": "#8a6d00",
 }
+MAX_RERUN_LINKS = 20  # re-runs listed on a session's page
+LIST_TIME_FORMAT = "Y-m-d H:i:s"  # short and unambiguous: a change list column, not a sentence
+# A change list of the app gets the page's width: beside the navigation sidebar and the filters,
+# a 1280 px screen leaves some 600 px for the table, too few for its columns on one line each.
+# The breadcrumbs and the admin's home page still lead everywhere.
+WIDE_LIST = {"is_nav_sidebar_enabled": False}
+
+
+def hide_django_q_admin(site=None) -> None:
+    """Take django-q2's own task admin (failed, queued and successful tasks) out of the admin.
+
+    Sessions are the one queue users see here: django-q2's rows are the transport under them.
+    django-q2's ``admin`` module is imported first, so its registrations have happened whichever
+    of the two apps the admin discovered first, and its later discovery adds nothing back.
+    """
+    if not apps.is_installed("django_q"):
+        return
+    import django_q.admin  # noqa: F401  (registers its models now, once)
+    from django_q.models import Failure, OrmQ, Success
+
+    site = site or admin.site
+    for model in (Failure, OrmQ, Success):
+        if site.is_registered(model):
+            site.unregister(model)
+
+
+hide_django_q_admin()
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """Say "1 session" or "3 sessions"; ``nouns`` for an irregular plural ("1 entry", "2 entries")."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
 
 
 def session_links(sessions) -> str:
     return format_html_join(
         ", ", '<a href="{}">{}</a>', ((reverse("sessions_app:session", args=[s.id]), s.id) for s in sessions)
     )
+
+
+def started_messages(sessions) -> list[str]:
+    """What starting ``sessions`` did, one sentence per codeunit: "Started The Works in 3 sessions: 4, 5, 6."."""
+    by_codeunit: dict[str, list] = {}
+    for s in sessions:
+        by_codeunit.setdefault(s.codeunit_name, []).append(s)
+    return [
+        format_html("Started {} in {}: {}.", name, plural(len(group), "session"), session_links(group))
+        for name, group in by_codeunit.items()
+    ]
+
+
+def ran_inline_message(session, subject: str | None = None, verb: str = "Ran") -> str:
+    """What an inline (debug) run did: "Ran The Works inline in session 7: succeeded in 0.21 s."."""
+    outcome = session.get_status_display().lower()
+    if session.elapsed is not None:
+        outcome += f" in {duration(session.elapsed)}"
+    if session.error:
+        outcome += f": {session.error}"
+    return format_html(
+        "{} {} inline in session {}: {}.", verb, subject or session.codeunit_name, session_links([session]), outcome
+    )
+
+
+def admin_session_link(session_id, text=None) -> str:
+    url = reverse("admin:sessions_app_backgroundsession_change", args=[session_id])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else session_id)
+
+
+def _when(value) -> str:
+    return format_date(timezone.localtime(value), LIST_TIME_FORMAT) if value else ""
 
 
 class CappedCountPaginator(Paginator):
@@ -74,45 +145,122 @@ class CodeunitFilter(admin.SimpleListFilter):
 
 class SessionEventInline(admin.TabularInline):
     model = SessionEvent
-    fields = ("at", "kind", "message")
+    fields = ("time", "kind", "message")
     readonly_fields = fields
     extra = 0
     can_delete = False
     max_num = 0
+    verbose_name_plural = "events"
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="At")
+    def time(self, obj):
+        return format_date(timezone.localtime(obj.at), "Y-m-d H:i:s.u")[:-3]  # to the millisecond
+
 
 @admin.register(BackgroundSession)
 class BackgroundSessionAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "codeunit",
-        "company",
-        "username",
-        "mode",
-        "coloured_status",
-        "progress",
-        "started_at",
-        "elapsed_display",
-    )
+    """The session log: a change list that fits a laptop screen, and a read-only page per session.
+
+    The page has Stop (while the session is active) and Re-run buttons; both post to the
+    admin views below, which call ``api.request_stop`` and ``api.rerun_session`` as the user.
+    """
+
+    list_display = ("id", "codeunit", "company", "coloured_status", "started", "elapsed_display", "started_by")
     list_filter = ("status", CompanyFilter, CodeunitFilter, "mode")
     search_fields = ("=id", "=uuid", "codeunit_name", "username")
-    readonly_fields = [
-        f.name for f in BackgroundSession._meta.fields if f.name not in ("traceback", "params", "result")
-    ]
-    readonly_fields += ["parameters", "formatted_result", "formatted_traceback"]
-    exclude = ("traceback", "params", "result")
     inlines = [SessionEventInline]
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["stop", "rerun", "rerun_inline", "rerun_edited"]
+    change_list_template = "admin/sessions_app/backgroundsession/change_list.html"
+    change_form_template = "admin/sessions_app/backgroundsession/change_form.html"
 
     def get_queryset(self, request):
         # Only the companies the user may work in; no join, so it stays fast on a large registry.
         return super().get_queryset(request).filter(**visible_company_filter(request.user))
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**WIDE_LIST, **(extra_context or {})})
+
+    # The session's page: read-only, in the order a person asks "what happened?".
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ("session_id",)})]
+        session = ["session_id", "codeunit", "company", "started_by", "mode"]
+        if self._origin(obj):
+            session.append("started_from")
+        if obj.rerun_of is not None:
+            session.append("rerun_of_link")
+        if self._reruns(obj):
+            session.append("reruns")
+        outcome = ["coloured_status"]
+        if obj.error:
+            outcome.append("error")
+        if obj.error_type:
+            outcome.append("error_type")
+        if obj.status == Status.FAILED:  # "retriable" says nothing about a session that did not fail
+            outcome.append("retriable_display")
+        if obj.stop_requested_at or obj.stopped_by or obj.stop_comment:
+            outcome.append("stopped")
+        timing = ["created"]
+        if obj.started_at:
+            timing.append("started")
+        if obj.finished_at:
+            timing.append("finished")
+        if obj.started_at:
+            timing.append("elapsed_display")  # to now while it runs
+        timing.append("timeout")
+        fieldsets = [
+            (None, {"fields": session}),
+            ("Outcome", {"fields": outcome}),
+            ("Timing", {"fields": timing}),
+            ("Parameters", {"fields": ("parameters",)}),
+        ]
+        if obj.result is not None:
+            fieldsets.append(("Result", {"fields": ("formatted_result",)}))
+        if obj.traceback:
+            fieldsets.append(("Traceback", {"fields": ("formatted_traceback",)}))
+        fieldsets.append(
+            (
+                "Details",
+                {
+                    "classes": ("collapse",),
+                    "fields": (
+                        "uuid",
+                        "worker",
+                        "task_id",
+                        "fetched_by",
+                        "key",
+                        "origin",
+                        "progress",
+                        "queued",
+                        "heartbeat",
+                    ),
+                },
+            )
+        )
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(
+                can_stop=obj.is_active and self.has_stop_permission(request),
+                can_rerun=self.has_rerun_permission(request),
+                stop_url=reverse("admin:sessions_app_backgroundsession_stop", args=[obj.pk]),
+                rerun_url=reverse("admin:sessions_app_backgroundsession_rerun", args=[obj.pk]),
+                session_page_url=reverse("sessions_app:session", args=[obj.pk]),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # Columns and fields.
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
@@ -121,28 +269,115 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):
         colour = STATUS_COLOURS.get(obj.status, "#555")
-        return format_html('<b style="color:{}">{}</b>', colour, obj.get_status_display())
+        pct = obj.progress_percent if obj.status == Status.RUNNING else None
+        return format_html(
+            '<b style="color:{}">{}</b>{}',
+            colour,
+            obj.get_status_display(),
+            "" if pct is None else f" {pct}%",
+        )
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj):
+        return _when(obj.started_at)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return _when(obj.created_at)
+
+    @admin.display(description="Queued")
+    def queued(self, obj):
+        return _when(obj.queued_at)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, obj):
+        return _when(obj.finished_at)
+
+    @admin.display(description="Last heartbeat")
+    def heartbeat(self, obj):
+        return _when(obj.heartbeat_at)
+
+    @admin.display(description="Elapsed")
+    def elapsed_display(self, obj):
+        return duration(obj.elapsed)
+
+    @admin.display(description="ID")
+    def session_id(self, obj):
+        return obj.id
+
+    @admin.display(description="User", ordering="username")
+    def started_by(self, obj):
+        return obj.username
 
     @admin.display(description="Progress")
     def progress(self, obj):
         pct = obj.progress_percent
-        return "" if pct is None else f"{pct}%"
+        text = "" if pct is None else f"{pct}%"
+        if obj.progress_total:
+            text += f" ({obj.progress_done or 0} of {obj.progress_total})"
+        return f"{text} {obj.progress_message}".strip()
 
-    @admin.display(description="Elapsed")
-    def elapsed_display(self, obj):
-        return obj.elapsed or ""
+    @admin.display(description="Retriable", boolean=True)
+    def retriable_display(self, obj):
+        return obj.retriable
+
+    @admin.display(description="Stopped by")
+    def stopped(self, obj):
+        parts = [obj.stopped_by or "(no user)"]
+        if obj.stop_requested_at:
+            parts.append(f"at {_when(obj.stop_requested_at)}")
+        text = " ".join(parts)
+        return f"{text}: {obj.stop_comment}" if obj.stop_comment else text
+
+    @admin.display(description="Started from")
+    def started_from(self, obj):
+        return self._origin(obj)
+
+    def _origin(self, obj) -> str:
+        # The page asks for its fieldsets several times: look what started the session up once.
+        if not hasattr(obj, "_admin_origin"):
+            obj._admin_origin = origins.describe(obj)
+        return obj._admin_origin
+
+    @admin.display(description="Re-run of")
+    def rerun_of_link(self, obj):
+        return admin_session_link(obj.rerun_of, f"Session {obj.rerun_of}") if obj.rerun_of is not None else ""
+
+    @admin.display(description="Re-runs")
+    def reruns(self, obj):
+        return format_html_join(
+            ", ",
+            "{} ({})",
+            ((admin_session_link(s.id, f"Session {s.id}"), s.get_status_display()) for s in self._reruns(obj)),
+        )
+
+    def _reruns(self, obj) -> list[BackgroundSession]:
+        # A re-run is always newer than its session: the primary key bounds the search.
+        if not hasattr(obj, "_admin_reruns"):
+            obj._admin_reruns = list(
+                BackgroundSession.objects.filter(pk__gt=obj.pk, rerun_of=obj.pk)
+                .only("id", "status")
+                .order_by("id")[:MAX_RERUN_LINKS]
+            )
+        return obj._admin_reruns
 
     @admin.display(description="Parameters")
     def parameters(self, obj):
-        return format_html("<pre>{}</pre>", _pretty(obj.params))
+        return format_html('<pre class="sessions-json">{}</pre>', pretty_json(obj.params))
 
     @admin.display(description="Result")
     def formatted_result(self, obj):
-        return format_html("<pre>{}</pre>", _pretty(obj.result)) if obj.result is not None else ""
+        return (
+            format_html('<pre class="sessions-json">{}</pre>', pretty_json(obj.result))
+            if obj.result is not None
+            else ""
+        )
 
     @admin.display(description="Traceback")
     def formatted_traceback(self, obj):
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.traceback) if obj.traceback else ""
+        return format_html('<pre class="sessions-traceback">{}</pre>', obj.traceback) if obj.traceback else ""
+
+    # Permissions: the log is read-only; stopping and re-running have permissions of their own.
 
     def has_add_permission(self, request):
         return False
@@ -161,11 +396,80 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
             "sessions_app.start_session"
         )
 
+    # The buttons of a session's page.
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/stop/", view(self.stop_view), name="sessions_app_backgroundsession_stop"),
+            path("<path:object_id>/rerun/", view(self.rerun_view), name="sessions_app_backgroundsession_rerun"),
+            *super().get_urls(),
+        ]
+
+    def _button_session(self, request, object_id, allowed: bool) -> BackgroundSession:
+        if not (allowed and self.has_view_permission(request)):
+            raise PermissionDenied
+        session = self.get_object(request, unquote(object_id))  # only the user's companies
+        if session is None:
+            raise Http404(f"No session {object_id}.")
+        return session
+
+    def _back_to(self, session_id):
+        return HttpResponseRedirect(reverse("admin:sessions_app_backgroundsession_change", args=[session_id]))
+
+    @method_decorator(require_POST)
+    def stop_view(self, request, object_id):
+        session = self._button_session(request, object_id, self.has_stop_permission(request))
+        comment = request.POST.get("comment", "").strip() or "stopped from the admin"
+        result = api.request_stop(session.id, comment=comment, user=request.user)
+        if not result:
+            self.message_user(request, f"Could not stop session {session.id}: {result.reason}", messages.WARNING)
+        elif result.status == Status.CANCELLED:
+            self.message_user(request, f"Cancelled session {session.id} before it started.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Asked session {session.id} to stop.", messages.SUCCESS)
+        return self._back_to(session.id)
+
+    @method_decorator(require_POST)
+    def rerun_view(self, request, object_id):
+        session = self._button_session(request, object_id, self.has_rerun_permission(request))
+        try:
+            again = api.rerun_session(session.id, user=request.user)
+        except SessionError as e:
+            self.message_user(request, f"Could not re-run session {session.id}: {e}", messages.ERROR)
+            return self._back_to(session.id)
+        for message in started_messages([again]):
+            self.message_user(request, message, messages.SUCCESS)
+        return self._back_to(again.id)
+
+    # Actions on the selected sessions.
+
     @admin.action(permissions=["stop"], description="Stop selected sessions")
     def stop(self, request, queryset):
+        cancelled, stopping = [], []
         for session in queryset:
             result = api.request_stop(session.id, comment="stopped from the admin", user=request.user)
-            self.message_user(request, result.reason, messages.SUCCESS if result else messages.WARNING)
+            if not result:
+                self.message_user(request, f"Could not stop session {session.id}: {result.reason}", messages.WARNING)
+            else:
+                (cancelled if result.status == Status.CANCELLED else stopping).append(session)
+        if cancelled:
+            self.message_user(
+                request,
+                format_html(
+                    "Cancelled {} before {} started: {}.",
+                    plural(len(cancelled), "session"),
+                    "it" if len(cancelled) == 1 else "they",
+                    session_links(cancelled),
+                ),
+                messages.SUCCESS,
+            )
+        if stopping:
+            self.message_user(
+                request,
+                format_html("Asked {} to stop: {}.", plural(len(stopping), "session"), session_links(stopping)),
+                messages.SUCCESS,
+            )
 
     def _rerun(self, request, queryset, debug: bool):
         started = []
@@ -173,21 +477,15 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
             try:
                 again = api.rerun_session(session.id, user=request.user, debug=debug)
             except SessionStartError as e:
-                self.message_user(request, f"Session {session.id}: {e}", messages.ERROR)
+                self.message_user(request, f"Could not re-run session {session.id}: {e}", messages.ERROR)
                 continue
-            started.append(again)
             if debug:
-                level = messages.SUCCESS if again.status == "succeeded" else messages.ERROR
-                detail = f": {again.error}" if again.error else ""
-                self.message_user(
-                    request,
-                    format_html(
-                        "Session {} re-run inline as {}: {}{}", session.id, session_links([again]), again.status, detail
-                    ),
-                    level,
-                )
-        if started and not debug:
-            self.message_user(request, format_html("Started sessions {}.", session_links(started)), messages.SUCCESS)
+                level = messages.SUCCESS if again.status == Status.SUCCEEDED else messages.ERROR
+                self.message_user(request, ran_inline_message(again, f"session {session.id}", verb="Re-ran"), level)
+            else:
+                started.append(again)
+        for message in started_messages(started):
+            self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(permissions=["rerun"], description="Re-run selected sessions (same parameters)")
     def rerun(self, request, queryset):
@@ -220,9 +518,10 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
             try:
                 again = api.rerun_session(session.id, user=request.user, params=params)
             except SessionStartError as e:
-                self.message_user(request, str(e), messages.ERROR)
+                self.message_user(request, f"Could not re-run session {session.id}: {e}", messages.ERROR)
                 return None
-            self.message_user(request, format_html("Started session {}.", session_links([again])), messages.SUCCESS)
+            for message in started_messages([again]):
+                self.message_user(request, message, messages.SUCCESS)
             return None
         return render(
             request,
@@ -249,10 +548,6 @@ class RefusedTaskAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-def _pretty(value) -> str:
-    return json.dumps(value, indent=2, default=str)
 
 
 class CompanyAccessForm(forms.ModelForm):

@@ -183,7 +183,9 @@ def rerun(request, session_id: int):
     except SessionStartError as e:
         messages.error(request, str(e))
         return redirect("sessions_app:session", session.id)
-    messages.success(request, f"Session {session.id} re-run as session {again.id} ({again.status}).")
+    messages.success(
+        request, f"Started {again.codeunit_name} in session {again.id} (a re-run of session {session.id})."
+    )
     return redirect("sessions_app:session", again.id)
 
 
@@ -226,7 +228,7 @@ def codeunit_start(request, codeunit_id: int):
                 if not e.errors:
                     options.add_error(None, str(e))
             else:
-                messages.success(request, f"Session {session.id} started ({session.status}).")
+                messages.success(request, f"Started {cu.name} in session {session.id}.")
                 return redirect("sessions_app:session", session.id)
         status = 400
     return render(request, "sessions_app/start.html", {"cu": cu, "options": options, "params": params}, status=status)

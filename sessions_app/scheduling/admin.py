@@ -20,8 +20,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django_q.models import Schedule
 
-from sessions_app.access import visible_company_filter
-from sessions_app.admin import STATUS_COLOURS, CompanyFilter, CompanyScopedAdmin, session_links
+from sessions_app.admin import (
+    LIST_TIME_FORMAT,
+    STATUS_COLOURS,
+    WIDE_LIST,
+    CompanyScopedAdmin,
+    plural,
+    ran_inline_message,
+    started_messages,
+)
 from sessions_app.codeunits import registry
 from sessions_app.conf import app_settings
 from sessions_app.exceptions import RecordValidationError, SessionError
@@ -50,7 +57,25 @@ def session_link(session_id) -> str:
 
 
 def _when(value) -> str:
-    return format_date(timezone.localtime(value), "Y-m-d H:i:s") if value else ""
+    return format_date(timezone.localtime(value), LIST_TIME_FORMAT) if value else ""
+
+
+def _ids(objects) -> str:
+    return ", ".join(str(o.id) for o in objects)
+
+
+class CompanyListAdmin(CompanyScopedAdmin):
+    """A change list of the current company's rows, on the page's whole width, one line per row."""
+
+    change_list_template = "admin/sessions_scheduling/change_list.html"
+
+    def get_queryset(self, request):
+        company = getattr(request, "company", None)
+        queryset = super().get_queryset(request)
+        return queryset.filter(company=company.name) if company is not None else queryset.none()
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**WIDE_LIST, **(extra_context or {})})
 
 
 def _pretty(value) -> str:
@@ -67,20 +92,21 @@ if admin.site.is_registered(Schedule):
 
 
 @admin.register(ScheduledTask)
-class ScheduledTaskAdmin(admin.ModelAdmin):
+class ScheduledTaskAdmin(CompanyListAdmin):
+    """The current company's scheduled tasks, like its job queue entries: switch company to see another's."""
+
     list_display = (
         "id",
         "codeunit",
-        "company",
         "coloured_status",
-        "not_before",
+        "not_before_display",
         "attempts",
         "session",
         "failure_session",
-        "username",
+        "username_display",
         "error",
     )
-    list_filter = ("status", CompanyFilter)
+    list_filter = ("status",)
     search_fields = ("=id", "codeunit_name", "username")
     fieldsets = [
         (
@@ -110,9 +136,6 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = ["cancel", "set_ready"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(**visible_company_filter(request.user))
-
     def has_add_permission(self, request):
         return False
 
@@ -126,6 +149,14 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
         return f"{obj.codeunit_id} {obj.codeunit_name}"
+
+    @admin.display(description="Not before", ordering="not_before")
+    def not_before_display(self, obj):
+        return _when(obj.not_before)
+
+    @admin.display(description="User", ordering="username")
+    def username_display(self, obj):
+        return obj.username
 
     @admin.display(description="Failure codeunit")
     def failure_codeunit(self, obj):
@@ -157,20 +188,37 @@ class ScheduledTaskAdmin(admin.ModelAdmin):
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", tb) if tb else ""
 
     def _each(self, request, queryset, change, done: str, not_done: str):
-        """Apply ``change(task_id, user=...)`` to each task and say, per task, whether it took."""
+        """Apply ``change(task_id, user=...)`` to each task; say in one sentence which took and in one which did not.
+
+        ``done`` and ``not_done`` are formats with ``{tasks}``: "Cancelled {tasks}".
+        """
+        took, refused = [], []
         for task in queryset:
-            if change(task.id, user=request.user):
-                self.message_user(request, f"Task {task.id} {done}.", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Task {task.id} {not_done}.", messages.WARNING)
+            (took if change(task.id, user=request.user) else refused).append(task)
+        if took:
+            self.message_user(
+                request, f"{done.format(tasks=plural(len(took), 'task'))}: {_ids(took)}.", messages.SUCCESS
+            )
+        if refused:
+            self.message_user(
+                request, f"{not_done.format(tasks=plural(len(refused), 'task'))}: {_ids(refused)}.", messages.WARNING
+            )
 
     @admin.action(permissions=["change"], description="Cancel selected tasks")
     def cancel(self, request, queryset):
-        self._each(request, queryset, api.cancel_task, "cancelled", "has finished already")
+        self._each(
+            request, queryset, api.cancel_task, "Cancelled {tasks}", "Could not cancel {tasks} (finished already)"
+        )
 
     @admin.action(permissions=["change"], description="Set selected tasks ready")
     def set_ready(self, request, queryset):
-        self._each(request, queryset, api.set_task_ready, "is ready", "has started or finished already")
+        self._each(
+            request,
+            queryset,
+            api.set_task_ready,
+            "Set {tasks} ready",
+            "Could not set {tasks} ready (started or finished already)",
+        )
 
 
 # Job queue entries.
@@ -248,20 +296,17 @@ EDITABLE_FIELDS = (*(f for f in JobQueueEntryForm.Meta.fields if f != "codeunit"
 
 
 @admin.register(JobQueueEntry)
-class JobQueueEntryAdmin(CompanyScopedAdmin):
+class JobQueueEntryAdmin(CompanyListAdmin):
     form = JobQueueEntryForm
     list_display = (
         "id",
         "description",
         "codeunit",
-        "coloured_status",
+        "status_and_attempts",
         "next_run",
         "recurrence",
-        "category",
-        "attempts_display",
-        "last_outcome",
-        "username",
-        "last_session",
+        "last_run",
+        "username_display",
     )
     list_display_links = ("id", "description")
     list_filter = ("status", "category")
@@ -315,11 +360,6 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
     )
     actions = ["set_ready", "set_on_hold", "run_now", "run_now_inline", "show_error", "restart"]
 
-    def get_queryset(self, request):
-        company = getattr(request, "company", None)
-        queryset = super().get_queryset(request)
-        return queryset.filter(company=company.name) if company is not None else queryset.none()
-
     def get_fieldsets(self, request, obj=None):
         return self.fieldsets if obj is None else [*self.fieldsets, self.status_fieldset]
 
@@ -349,9 +389,11 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
         was_ready = obj.status in (JobStatus.READY, JobStatus.WAITING)
         obj.refresh_from_db()
         if not updated:
-            self.message_user(request, f"{obj} went in process meanwhile; it was not changed.", messages.ERROR)
+            self.message_user(request, f"Entry {obj.id} was not changed: it went in process meanwhile.", messages.ERROR)
         elif was_ready:
-            self.message_user(request, f"{obj} is on hold now: set it ready to plan its next run.", messages.WARNING)
+            self.message_user(
+                request, f"Entry {obj.id} is on hold now: set it ready to plan its next run.", messages.WARNING
+            )
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
@@ -361,17 +403,41 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
     def coloured_status(self, obj):
         return coloured(obj)
 
+    @admin.display(description="Status", ordering="status")
+    def status_and_attempts(self, obj):
+        if not obj.attempts:
+            return coloured(obj)
+        return format_html(
+            '{} <span title="failed runs in a row, of at most {}">{}/{}</span>',
+            coloured(obj),
+            obj.max_attempts,
+            obj.attempts,
+            obj.max_attempts,
+        )
+
     @admin.display(description="Next run", ordering="earliest_start")
     def next_run(self, obj):
-        return obj.earliest_start
+        # To the minute: when it is planned, not when it happened.
+        return format_date(timezone.localtime(obj.earliest_start), "Y-m-d H:i") if obj.earliest_start else ""
+
+    @admin.display(description="User", ordering="username")
+    def username_display(self, obj):
+        return obj.username
+
+    @admin.display(description="Last run")
+    def last_run(self, obj):
+        if not obj.session_id:
+            return ""
+        if not obj.last_outcome:
+            return session_link(obj.session_id)
+        colour = COLOURS.get(obj.last_outcome, "#555")
+        return format_html(
+            '{} <span style="color:{}">{}</span>', session_link(obj.session_id), colour, obj.last_outcome.capitalize()
+        )
 
     @admin.display(description="Recurrence")
     def recurrence(self, obj):
         return obj.describe_recurrence()
-
-    @admin.display(description="Attempts")
-    def attempts_display(self, obj):
-        return f"{obj.attempts}/{obj.max_attempts}"
 
     @admin.display(description="Last session")
     def last_session(self, obj):
@@ -404,27 +470,34 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
             url,
         )
 
-    def _each(self, request, queryset, change, done: str):
-        """Apply ``change(entry_id, user=...)`` to each entry; a refusal is a message, never a 500."""
+    def _each(self, request, queryset, change, done: str, verb: str):
+        """Apply ``change(entry_id, user=...)`` to each entry; a refusal is a message, never a 500.
+
+        ``done`` is a format with ``{entries}`` ("Set {entries} ready"), ``verb`` what a refusal could not do.
+        """
+        took = []
         for entry in queryset:
             try:
                 change(entry.id, user=request.user)
             except SessionError as e:
-                self.message_user(request, f"Entry {entry.id}: {e}", messages.ERROR)
+                self.message_user(request, f"Could not {verb} entry {entry.id}: {e}", messages.ERROR)
             else:
-                self.message_user(request, f"Entry {entry.id} {done}.", messages.SUCCESS)
+                took.append(entry)
+        if took:
+            entries = plural(len(took), "entry", "entries")
+            self.message_user(request, f"{done.format(entries=entries)}: {_ids(took)}.", messages.SUCCESS)
 
     @admin.action(permissions=["change"], description="Set selected entries ready")
     def set_ready(self, request, queryset):
-        self._each(request, queryset, api.set_job_ready, "is ready")
+        self._each(request, queryset, api.set_job_ready, "Set {entries} ready", "set ready")
 
     @admin.action(permissions=["change"], description="Set selected entries on hold")
     def set_on_hold(self, request, queryset):
-        self._each(request, queryset, api.set_job_on_hold, "is on hold")
+        self._each(request, queryset, api.set_job_on_hold, "Put {entries} on hold", "put on hold")
 
     @admin.action(permissions=["change"], description="Restart selected entries (attempts and error cleared)")
     def restart(self, request, queryset):
-        self._each(request, queryset, api.restart_job, "restarted")
+        self._each(request, queryset, api.restart_job, "Restarted {entries}", "restart")
 
     def _run_now(self, request, queryset, debug: bool):
         started = []
@@ -432,25 +505,18 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
             try:
                 session = api.run_job_now(entry.id, user=request.user, debug=debug)
             except SessionError as e:
-                self.message_user(request, f"Entry {entry.id}: {e}", messages.ERROR)
+                self.message_user(request, f"Could not run entry {entry.id}: {e}", messages.ERROR)
                 continue
             if not debug:
                 started.append(session)
                 continue
-            detail = f": {session.error}" if session.error else ""
             self.message_user(
                 request,
-                format_html(
-                    "Entry {} ran inline in session {}: {}{}",
-                    entry.id,
-                    session_links([session]),
-                    session.status,
-                    detail,
-                ),
+                ran_inline_message(session, f"{session.codeunit_name} (entry {entry.id})"),
                 messages.SUCCESS if session.status == "succeeded" else messages.ERROR,
             )
-        if started:
-            self.message_user(request, format_html("Started sessions {}.", session_links(started)), messages.SUCCESS)
+        for message in started_messages(started):
+            self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(permissions=["change"], description="Run selected entries now in the background")
     def run_now(self, request, queryset):
@@ -478,11 +544,10 @@ class JobQueueEntryAdmin(CompanyScopedAdmin):
 
 
 @admin.register(JobQueueLogEntry)
-class JobQueueLogEntryAdmin(CompanyScopedAdmin):
+class JobQueueLogEntryAdmin(CompanyListAdmin):
     list_display = (
         "id",
         "job",
-        "company",
         "codeunit",
         "coloured_status",
         "started_at",
@@ -505,11 +570,6 @@ class JobQueueLogEntryAdmin(CompanyScopedAdmin):
         "formatted_traceback",
     )
     fields = readonly_fields
-
-    def get_queryset(self, request):
-        company = getattr(request, "company", None)
-        queryset = super().get_queryset(request)
-        return queryset.filter(company=company.name) if company is not None else queryset.none()
 
     def has_add_permission(self, request):
         return False
