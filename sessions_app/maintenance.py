@@ -307,14 +307,19 @@ def prune_fences(older_than: timedelta) -> int:
 
 
 def run_once(prune_now: bool = False) -> dict:
-    """One pass of every check; return what it did."""
-    done = {
-        "settled": settle_running(),
-        "pending": resolve_pending(),
-        "abandoned": cancel_abandoned(),
-        "requeued": requeue_stranded(),
-        "pruned": 0,
-    }
+    """One pass of every check; return what it did.
+
+    Every check looks at active sessions only: when there are none, one query
+    says so and the pass ends there, so an idle cluster stays quiet.
+    """
+    done = {"settled": [], "pending": [], "abandoned": 0, "requeued": [], "pruned": 0}
+    if BackgroundSession.objects.active().exists():
+        done.update(
+            settled=settle_running(),
+            pending=resolve_pending(),
+            abandoned=cancel_abandoned(),
+            requeued=requeue_stranded(),
+        )
     days = app_settings.RETENTION_DAYS
     if prune_now and days is not None:
         done["pruned"] = prune(timedelta(days=days))

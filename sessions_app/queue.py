@@ -114,7 +114,9 @@ def cluster_beat() -> None:
     from .models import ClusterBeat
 
     try:
-        ClusterBeat.objects.update_or_create(name=cluster_name(), defaults={"beat_at": timezone.now()})
+        name, now = cluster_name(), timezone.now()
+        if not ClusterBeat.objects.filter(name=name).update(beat_at=now):  # one statement, but for the first beat
+            ClusterBeat.objects.get_or_create(name=name, defaults={"beat_at": now})
         _last_beat = time.monotonic()
     except Exception:
         logger.exception("could not write the cluster's beat")
