@@ -236,3 +236,51 @@ def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_ou
     shot(page, "job-queue")
     run = job.log_entries.get()
     assert run.status == "success" and BackgroundSession.objects.get(pk=run.session_id).username == "operator"
+
+
+def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluster, operator, page):
+    from playwright.sync_api import expect
+
+    from demo.models import Customer
+    from sessions_app.companies import use_company
+    from sessions_app.scheduling.models import JobQueueEntry
+
+    sign_in(page, "/sessions/jobs/")
+    expect(page.locator("#add-job-form")).to_be_hidden()  # folded away until asked for
+    page.click("#add-job > summary")
+    expect(page.locator("#add-job .adds-to")).to_contain_text("Adds to CRONUS")
+    # Choosing a codeunit brings its parameter card, the same generated form as its start page.
+    page.select_option("#id_codeunit", "90007")
+    expect(page.locator("#job-params-card")).to_contain_text("This codeunit takes no parameters.")
+    page.select_option("#id_codeunit", "50100")
+    expect(page.locator("#job-params-card")).to_have_attribute("data-codeunit", "50100")
+    expect(page.locator("#id_p-log_id")).to_have_attribute("placeholder", "a new value for each run when left empty")
+    page.fill("#id_description", "The Works from the page")
+    page.fill("#id_p-customer_no", "c-7")
+    page.fill("#id_p-vendor_no", "v-9")
+    # Typing survives the table's refreshes (the form is outside the live block).
+    page.wait_for_timeout(2_500)
+    expect(page.locator("#id_p-customer_no")).to_have_value("c-7")
+    shot(page, "job-queue-add")
+    page.click("#add-job-button")
+
+    expect(page.locator(".messagelist")).to_contain_text("to CRONUS, on hold")
+    job = JobQueueEntry.objects.get()
+    assert (job.company, job.codeunit_name, job.status, job.username) == ("CRONUS", "The Works", "on_hold", "operator")
+    assert job.params == {"customer_no": "C-7", "vendor_no": "V-9"}  # no log_id: each run makes its own
+    row = page.locator(f"#job-{job.id}")
+    expect(row.locator(".job-status")).to_have_text("On hold")
+    expect(row.locator(".job-action")).to_have_text(["Set ready", "Run now"])
+
+    row.locator(f"#job-{job.id}-run_now").click()
+    expect(page.locator(".messagelist")).to_contain_text("Started The Works in 1 session")
+    # The page shows the run's outcome without a reload; run by hand, the entry stays on hold.
+    expect(row.locator(".last-outcome")).to_have_text("success", timeout=TIMEOUT_MS)
+    expect(row.locator(".job-status")).to_have_text("On hold")
+    job.refresh_from_db()
+    session = BackgroundSession.objects.get(pk=job.session_id)
+    assert (session.status, session.username, session.origin) == ("succeeded", "operator", f"job:{job.id}:1")
+    assert session.params["customer_no"] == "C-7" and session.params["log_id"]
+    with use_company("CRONUS"):
+        assert Customer.objects.order_by("no").first().address == "C-7 V-9"
+    shot(page, "job-queue-ran")

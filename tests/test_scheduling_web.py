@@ -425,3 +425,336 @@ def test_a_session_page_names_the_task_or_job_queue_entry_that_started_it(client
     page = client.get(f"/sessions/{by_job.id}/").content.decode()
     assert f"job queue entry {job.id} (Nightly count), run 1" in page
     assert 'id="session-origin"' not in client.get(f"/sessions/{forged.id}/").content.decode()
+
+
+# The job queue page's actions: set ready, put on hold, run now, restart.
+
+
+def action_url(entry_id, action):
+    return reverse("sessions_scheduling:entry_action", args=[entry_id, action])
+
+
+def buttons_of(html, entry_id) -> list[str]:
+    row = re.search(rf'<tr id="job-{entry_id}">(.*?)</tr>', html, re.S).group(1)
+    return re.findall(rf'id="job-{entry_id}-(\w+)"', row)
+
+
+def failed_entry(**kwargs):
+    """An entry in error: ready, one attempt allowed, and its run failed."""
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", max_attempts=1, **kwargs)
+    scheduling.run_job_now(job.id, debug=True)
+    assert entry(job.id).status == "error"
+    return entry(job.id)
+
+
+def test_the_job_queue_page_offers_each_action_only_where_it_applies(clerk, viewer):
+    on_hold = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    ready = scheduling.add_job("No-op", company="CRONUS", earliest_start=timezone.now() + timedelta(days=1))
+    error = failed_entry()
+    finished = scheduling.add_job("No-op", company="CRONUS")
+    scheduling.run_job_now(finished.id, debug=True)
+    assert entry(finished.id).status == "finished"
+    in_process = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    scheduling.run_job_now(in_process.id)
+
+    html = client_for(clerk).get(JOBS).content.decode()
+    assert buttons_of(html, on_hold.id) == ["set_ready", "run_now"]
+    assert buttons_of(html, ready.id) == ["set_on_hold", "run_now"]
+    assert buttons_of(html, error.id) == ["set_on_hold", "run_now", "restart"]
+    assert buttons_of(html, finished.id) == ["set_ready", "run_now"]
+    assert buttons_of(html, in_process.id) == []
+    assert f'action="{action_url(on_hold.id, "set_ready")}"' in html and "csrfmiddlewaretoken" in html
+
+    html = client_for(viewer).get(JOBS).content.decode()
+    assert f'id="job-{on_hold.id}"' in html and buttons_of(html, on_hold.id) == []
+    assert "<th>Actions</th>" not in html and 'id="add-job-form"' not in html
+
+
+def test_set_ready_and_put_on_hold_from_the_page(clerk):
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    client = client_for(clerk)
+    response = client.post(action_url(job.id, "set_ready"), follow=True)
+    assert response.redirect_chain[-1][0] == f"{JOBS}#job-{job.id}"
+    assert messages_of(response) == [f"Set entry {job.id} ready."]
+    assert (entry(job.id).status, entry(job.id).username) == ("ready", "clerk")
+    assert buttons_of(response.content.decode(), job.id) == ["set_on_hold", "run_now"]
+
+    response = client.post(action_url(job.id, "set_on_hold"), follow=True)
+    assert messages_of(response) == [f"Put entry {job.id} on hold."] and entry(job.id).status == "on_hold"
+    # An action that does not apply to the status (a stale page, a forged form) changes nothing.
+    response = client.post(action_url(job.id, "set_on_hold"), follow=True)
+    assert messages_of(response) == [f"Could not put on hold entry {job.id}: it is On hold."]
+    response = client.post(action_url(job.id, "restart"), follow=True)
+    assert messages_of(response) == [f"Could not restart entry {job.id}: it is On hold."]
+    assert entry(job.id).status == "on_hold"
+    assert client.post(action_url(job.id, "delete")).status_code == 404
+    assert client.get(action_url(job.id, "set_ready")).status_code == 405
+
+
+def test_run_now_from_the_page_starts_a_session_and_says_which(clerk):
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    client = client_for(clerk)
+    response = client.post(action_url(job.id, "run_now"), follow=True)
+    session = BackgroundSession.objects.get(origin=f"job:{job.id}:1")
+    assert (session.status, session.username, session.company) == ("queued", "clerk", "CRONUS")
+    assert messages_of(response) == [f'Started No-op in 1 session: <a href="/sessions/{session.id}/">{session.id}</a>.']
+    html = response.content.decode()
+    assert f'<a href="/sessions/{session.id}/">{session.id}</a>.' in html  # the message's link is not escaped
+    assert entry(job.id).status == "in_process" and buttons_of(html, job.id) == []
+    # In process: refused with a message, nothing started twice.
+    response = client.post(action_url(job.id, "run_now"), follow=True)
+    assert messages_of(response) == [f"Could not run entry {job.id}: it is In process."]
+    assert BackgroundSession.objects.count() == 1
+
+
+def test_run_now_without_the_start_permission_is_refused_with_the_apis_reason(clerk):
+    clerk.user_permissions.remove(Permission.objects.get(codename="start_session"))
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    response = client_for(User.objects.get(pk=clerk.pk)).post(action_url(job.id, "run_now"), follow=True)
+    assert response.status_code == 200 and "may not start sessions" in messages_of(response)[0]
+    assert messages_of(response)[0].startswith(f"Could not run entry {job.id}: ")
+    assert not BackgroundSession.objects.exists()
+
+
+def test_restart_from_the_page_clears_the_error_and_sets_it_ready(clerk):
+    job = failed_entry()
+    assert (job.attempts, bool(job.error_message)) == (1, True)
+    response = client_for(clerk).post(action_url(job.id, "restart"), follow=True)
+    assert messages_of(response) == [f"Restarted entry {job.id}: attempts and error cleared, ready."]
+    job = entry(job.id)
+    assert (job.status, job.attempts, job.error_message, job.username) == ("ready", 0, "", "clerk")
+
+
+@pytest.mark.parametrize("action", ["set_ready", "set_on_hold", "run_now", "restart"])
+def test_each_action_needs_the_change_permission(viewer, action):
+    job = failed_entry() if action in ("set_on_hold", "restart") else scheduling.add_job("No-op", company="CRONUS")
+    before = entry(job.id)
+    response = client_for(viewer).post(action_url(job.id, action))
+    assert response.status_code == 403
+    after = entry(job.id)
+    assert (after.status, after.run_count, after.attempts) == (before.status, before.run_count, before.attempts)
+    assert BackgroundSession.objects.count() == (1 if action in ("set_on_hold", "restart") else 0)
+
+
+@pytest.mark.parametrize("action", ["set_ready", "run_now"])
+def test_an_entry_of_another_company_is_refused(clerk, boss, action):
+    theirs = scheduling.add_job("No-op", company="CRONUS UK", ready=False)
+    # The clerk may not work in CRONUS UK at all.
+    assert client_for(clerk).post(action_url(theirs.id, action)).status_code == 404
+    # The superuser may, but works in CRONUS now: as in the admin, only the current company's entries.
+    client = client_for(boss)
+    assert client.post(action_url(theirs.id, action)).status_code == 404
+    assert entry(theirs.id).status == "on_hold" and not BackgroundSession.objects.exists()
+    client.post(reverse("sessions_app:switch_company"), {"company": "CRONUS UK"})
+    assert client.post(action_url(theirs.id, action)).status_code == 302
+    assert entry(theirs.id).status == ("ready" if action == "set_ready" else "in_process")
+
+
+def test_a_user_without_a_company_cannot_act_on_entries():
+    outsider = make_user("outsider", CLERK_PERMS, companies=())
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    assert client_for(outsider).post(action_url(job.id, "set_ready")).status_code == 404
+    assert entry(job.id).status == "on_hold"
+
+
+def csrf_token_of(html) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+def test_the_actions_and_the_add_form_need_a_csrf_token(clerk):
+    job = scheduling.add_job("No-op", company="CRONUS", ready=False)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clerk)
+    for action in ("set_ready", "run_now"):
+        assert client.post(action_url(job.id, action)).status_code == 403
+    assert client.post(ADD_JOB, add_form(**{"p-result": "x"})).status_code == 403
+    assert entry(job.id).status == "on_hold" and JobQueueEntry.objects.count() == 1
+    assert not BackgroundSession.objects.exists()
+
+    token = csrf_token_of(client.get(JOBS).content.decode())
+    assert client.post(action_url(job.id, "set_ready"), {"csrfmiddlewaretoken": token}).status_code == 302
+    assert entry(job.id).status == "ready"
+    assert client.post(ADD_JOB, add_form(csrfmiddlewaretoken=token)).status_code == 302
+    assert JobQueueEntry.objects.count() == 2
+
+
+# Adding an entry from the page.
+
+ADD_JOB = reverse("sessions_scheduling:add_entry")
+JOB_PARAMS = reverse("sessions_scheduling:job_params")
+
+
+def add_form(**overrides):
+    data = {
+        "company": "CRONUS",
+        "codeunit": "90001",  # Insert Row: log_id (a new GUID when empty) and result
+        "description": "",
+        "category": "",
+        "timeout": "",
+        "earliest_start": "",
+        "expires_at": "",
+        "starting_time": "",
+        "ending_time": "",
+        "minutes_between_runs": "",
+        "cron": "",
+        "max_attempts": "3",
+        "rerun_delay": "60",
+        "p-log_id": "",
+        "p-result": "",
+    }
+    return {**data, **overrides}
+
+
+def test_the_page_offers_an_add_form_for_the_current_company_with_the_codeunits_card(clerk):
+    html = client_for(clerk).get(JOBS).content.decode()
+    assert 'id="add-job-form"' in html and re.search(r"Adds to <strong[^>]*>CRONUS</strong>", html)
+    assert 'name="company" value="CRONUS"' in html
+    assert f'hx-get="{JOB_PARAMS}"' in html and 'hx-target="#job-params"' in html
+    # The card of the first codeunit, and of the one the query names (the form's second step without htmx).
+    assert 'data-codeunit="50100"' in html and 'name="p-customer_no"' in html
+    html = client_for(clerk).get(JOBS, {"codeunit": "90008"}).content.decode()
+    assert 'data-codeunit="90008"' in html and 'name="p-due"' in html and 'type="date"' in html
+    assert '<option value="90008" selected>' in html
+
+
+def test_the_parameter_card_is_the_start_forms_generated_form(clerk, viewer):
+    client = client_for(clerk)
+    card = client.get(JOB_PARAMS, {"codeunit": "90001"}).content.decode()
+    start = client.get(reverse("sessions_app:start", args=[90001])).content.decode()
+    for field in ('name="p-log_id"', 'name="p-result"', 'placeholder="a new value for each run when left empty"'):
+        assert field in card and field in start
+    assert "<form" not in card and "Parameters of 90001 Insert Row" in card
+    assert "takes no parameters" in client.get(JOB_PARAMS, {"codeunit": "90007"}).content.decode()
+    assert client.get(JOB_PARAMS, {"codeunit": "12345"}).status_code == 404
+    assert client.get(JOB_PARAMS, {"codeunit": "x"}).status_code == 404
+    assert client_for(viewer).get(JOB_PARAMS, {"codeunit": "90001"}).status_code == 403
+
+
+def test_adding_an_entry_stores_only_the_parameters_given_and_leaves_it_on_hold(clerk):
+    client = client_for(clerk)
+    response = client.post(
+        ADD_JOB,
+        add_form(
+            description="night rows",
+            category="night",
+            timeout="600",
+            weekdays=["mon", "fri"],
+            starting_time="02:00",
+            ending_time="04:00",
+            minutes_between_runs="30",
+            **{"p-result": "hello"},
+        ),
+        follow=True,
+    )
+    job = JobQueueEntry.objects.get()
+    assert response.redirect_chain[-1][0] == f"{JOBS}#job-{job.id}"
+    assert messages_of(response) == [
+        f"Added entry {job.id} (Insert Row) to CRONUS, on hold: set it ready to run it as scheduled."
+    ]
+    assert (job.company, job.status, job.codeunit_id, job.description, job.username) == (
+        "CRONUS",
+        "on_hold",
+        90001,
+        "night rows",
+        "clerk",
+    )
+    # The GUID left empty is not stored: each run makes its own.
+    assert job.params == {"result": "hello"}
+    assert (job.weekdays, job.starting_time, job.ending_time, job.minutes_between_runs) == (
+        {0, 4},
+        time(2),
+        time(4),
+        30,
+    )
+    assert (job.category, job.timeout, job.max_attempts, job.rerun_delay) == ("NIGHT", timedelta(minutes=10), 3, 60)
+    assert buttons_of(response.content.decode(), job.id) == ["set_ready", "run_now"]
+
+    guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    client.post(ADD_JOB, add_form(ready="on", **{"p-log_id": guid}))
+    given = JobQueueEntry.objects.latest("id")
+    assert given.params == {"log_id": guid, "result": ""} and given.status == "ready"
+    assert given.earliest_start is None and given.describe_recurrence() == "once"
+
+
+def test_an_entry_added_ready_with_a_start_and_every_type_of_parameter(clerk):
+    start = timezone.localtime() + timedelta(days=1)
+    response = client_for(clerk).post(
+        ADD_JOB,
+        add_form(
+            codeunit="90008",
+            ready="on",
+            earliest_start=start.strftime("%Y-%m-%dT%H:%M"),
+            cron="15 3 * * *",
+            **{"p-code": "ab-1", "p-count": "5", "p-amount": "1.50", "p-due": "2030-01-31", "p-flag": "on"},
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()
+    job = JobQueueEntry.objects.get()
+    assert job.params == {
+        "code": "AB-1",
+        "text": "",
+        "count": 5,
+        "amount": "1.50",
+        "due": "2030-01-31",
+        "flag": True,
+        "ref": None,
+    }
+    assert job.status == "ready" and job.cron == "15 3 * * *"
+    assert timezone.localtime(job.earliest_start).strftime("%H:%M") == "03:15"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"cron": "every tuesday"}, "cron", "is not a cron expression that will match"),
+        ({"cron": "* * * * *", "weekdays": ["fri"]}, "cron", "not both"),
+        ({"minutes_between_runs": "30"}, "weekdays", "needs at least one weekday"),
+        ({"starting_time": "05:00", "ending_time": "04:00", "weekdays": ["mon"]}, "ending_time", "after the starting"),
+        ({"codeunit": "12345"}, "codeunit", "Select a valid choice"),
+        ({"timeout": "0"}, "timeout", "greater than or equal to 1"),
+        ({"max_attempts": "0"}, "max_attempts", "greater than or equal to 1"),
+        ({"weekdays": ["someday"]}, "weekdays", "Select a valid choice"),
+    ],
+)
+def test_a_bad_entry_from_the_page_shows_a_form_error_and_writes_nothing(clerk, overrides, field, message):
+    response = client_for(clerk).post(ADD_JOB, add_form(**overrides))
+    assert response.status_code == 400
+    errors = response.context["add_form"].errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert not JobQueueEntry.objects.exists()
+    html = response.content.decode()
+    assert '<details id="add-job" open>' in html  # the form stays open, with what was typed
+
+
+def test_bad_parameters_show_on_the_card_and_write_nothing(clerk):
+    response = client_for(clerk).post(
+        ADD_JOB, add_form(codeunit="90008", description="kept", **{"p-code": "", "p-count": "5000"})
+    )
+    assert response.status_code == 400
+    errors = response.context["params"].errors
+    assert "required" in errors["code"][0] and "1000" in errors["count"][0]
+    html = response.content.decode()
+    assert 'data-codeunit="90008"' in html and 'value="kept"' in html and 'value="5000"' in html
+    assert not JobQueueEntry.objects.exists()
+
+
+def test_an_add_form_shown_for_one_company_does_not_add_to_another(boss):
+    client = client_for(boss)
+    client.post(reverse("sessions_app:switch_company"), {"company": "CRONUS UK"})
+    response = client.post(ADD_JOB, add_form(company="CRONUS"))
+    assert response.status_code == 400 and not JobQueueEntry.objects.exists()
+    assert "The current company is CRONUS UK now, not CRONUS" in response.content.decode()
+    assert client.post(ADD_JOB, add_form(company="CRONUS UK")).status_code == 302
+    assert JobQueueEntry.objects.get().company == "CRONUS UK"
+
+
+def test_adding_needs_the_add_and_start_permissions_and_a_company(viewer, clerk):
+    assert client_for(viewer).post(ADD_JOB, add_form()).status_code == 403
+    outsider = make_user("outsider", CLERK_PERMS, companies=())
+    assert client_for(outsider).post(ADD_JOB, add_form()).status_code == 403
+    clerk.user_permissions.remove(Permission.objects.get(codename="start_session"))
+    client = client_for(User.objects.get(pk=clerk.pk))
+    assert 'id="add-job-form"' not in client.get(JOBS).content.decode()
+    assert client.post(ADD_JOB, add_form()).status_code == 403
+    assert not JobQueueEntry.objects.exists()
+    assert client.get(ADD_JOB).status_code == 302

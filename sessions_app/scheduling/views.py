@@ -1,35 +1,234 @@
-"""The job queue page: the current company's job queue entries and scheduled tasks, read-only.
+"""The job queue page: the current company's job queue entries and scheduled tasks, its actions and an add form.
 
-Managing entries happens in the admin; this page is for watching them. Rows
-come only from the current company, which the middleware picks among the
+Rows come only from the current company, which the middleware picks among the
 companies the user may work in; each list needs its model's view permission.
+Every change is a POST with CSRF, checked as the admin checks its actions: the
+model's change (or add) permission, an entry of the current company (another
+company's entry is a 404, as the admin's company-scoped list does not offer it),
+and then the scheduling API's own permission and company checks, whose refusals
+become messages, never a 500.
 """
 
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessions_app.access import can_access
+from sessions_app.admin import started_messages
+from sessions_app.codeunits import registry
+from sessions_app.conf import app_settings
+from sessions_app.exceptions import SessionError, SessionStartError, UnknownCodeunit
+from sessions_app.forms import record_form
 
-from .models import ACTIVE_TASK_STATUSES, JobQueueEntry, ScheduledTask
+from . import api
+from .models import ACTIVE_TASK_STATUSES, JobQueueEntry, JobStatus, ScheduledTask
+from .recurrence import MAX_MINUTES, WEEKDAY_NAMES
 
 MAX_ENTRIES = 500
 MAX_ACTIVE_TASKS = 100
 RECENT_TASKS = 20
+CHANGE_PERM = "sessions_scheduling.change_jobqueueentry"
+ADD_PERM = "sessions_scheduling.add_jobqueueentry"
 
 
-@login_required
-@require_GET
-def jobs(request):
+# The entry actions: what the admin's actions of the same names do, one entry at a time.
+
+
+@dataclass(frozen=True)
+class EntryAction:
+    label: str
+    change: Any  # the scheduling API's function: change(entry_id, user=...)
+    verb: str  # what a refusal could not do: "Could not {verb} entry 3: ..."
+    done: str  # what it did: a format with {id}
+    applies_to: tuple[str, ...]  # the statuses it is offered for
+
+
+ENTRY_ACTIONS = {
+    "set_ready": EntryAction(
+        "Set ready",
+        api.set_job_ready,
+        "set ready",
+        "Set entry {id} ready.",
+        (JobStatus.ON_HOLD, JobStatus.FINISHED),
+    ),
+    "set_on_hold": EntryAction(
+        "Put on hold",
+        api.set_job_on_hold,
+        "put on hold",
+        "Put entry {id} on hold.",
+        (JobStatus.READY, JobStatus.WAITING, JobStatus.ERROR),
+    ),
+    "run_now": EntryAction(
+        "Run now",
+        api.run_job_now,
+        "run",
+        "",  # the started session says it
+        (JobStatus.READY, JobStatus.WAITING, JobStatus.ON_HOLD, JobStatus.ERROR, JobStatus.FINISHED),
+    ),
+    "restart": EntryAction(
+        "Restart",
+        api.restart_job,
+        "restart",
+        "Restarted entry {id}: attempts and error cleared, ready.",
+        (JobStatus.ERROR,),
+    ),
+}
+
+
+def actions_for(entry: JobQueueEntry) -> list[tuple[str, str]]:
+    """The actions (name, label) offered for ``entry`` in its status; none while it is in process."""
+    return [(name, action.label) for name, action in ENTRY_ACTIONS.items() if entry.status in action.applies_to]
+
+
+# The add form.
+
+
+def _codeunit_choices():
+    return [(cu.id, str(cu)) for cu in registry.all()]
+
+
+class AddEntryForm(forms.Form):
+    """A new entry's settings: the arguments ``api.add_job`` takes, except the parameters (the card beside it)."""
+
+    company = forms.CharField(widget=forms.HiddenInput)  # the company the page showed: the entry goes there
+    codeunit = forms.TypedChoiceField(coerce=int, choices=_codeunit_choices)
+    description = forms.CharField(max_length=250, required=False)
+    category = forms.CharField(max_length=20, required=False, help_text="entries of one category run one at a time")
+    ready = forms.BooleanField(
+        required=False, label="Set ready", help_text="runs as scheduled; otherwise it is added on hold"
+    )
+    earliest_start = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="empty: as soon as it is ready",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="it never starts after this",
+    )
+    weekdays = forms.MultipleChoiceField(
+        required=False,
+        choices=[(name, name.capitalize()) for name in WEEKDAY_NAMES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="none: it runs once",
+    )
+    starting_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    ending_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    minutes_between_runs = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_MINUTES, help_text="empty: once a day, at the starting time"
+    )
+    cron = forms.CharField(max_length=100, required=False, help_text="a cron expression, instead of weekdays and times")
+    max_attempts = forms.IntegerField(min_value=1, max_value=32767, initial=3, help_text="runs tried before an error")
+    rerun_delay = forms.IntegerField(
+        min_value=0, initial=60, label="Rerun delay (seconds)", help_text="before a failed run is tried again"
+    )
+
+    SECTIONS = (
+        ("Entry", ("codeunit", "description", "category", "timeout", "ready")),
+        (
+            "Schedule",
+            (
+                "earliest_start",
+                "expires_at",
+                "weekdays",
+                "starting_time",
+                "ending_time",
+                "minutes_between_runs",
+                "cron",
+            ),
+        ),
+        ("Retries", ("max_attempts", "rerun_delay")),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Built here, not on the class: the ceiling is a setting, read when the form is made.
+        self.fields["timeout"] = forms.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=int(app_settings.MAX_TIMEOUT.total_seconds()),
+            label="Timeout (seconds)",
+            help_text="of each run (default: 12 hours)",
+        )
+        # Choosing a codeunit fetches its parameter card.
+        self.fields["codeunit"].widget.attrs.update(
+            {
+                "hx-get": reverse("sessions_scheduling:job_params"),
+                "hx-target": "#job-params",
+                "hx-trigger": "change",
+                "hx-swap": "innerHTML",
+            }
+        )
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+
+# Where add_job's errors go: its own names for the form's fields.
+ENTRY_ERROR_FIELDS = {name: "weekdays" for name in JobQueueEntry.WEEKDAY_FIELDS} | {
+    name: name
+    for name in (
+        "description",
+        "category",
+        "timeout",
+        "earliest_start",
+        "expires_at",
+        "weekdays",
+        "starting_time",
+        "ending_time",
+        "minutes_between_runs",
+        "cron",
+        "max_attempts",
+        "rerun_delay",
+    )
+}
+
+
+def _chosen_codeunit(value):
+    """The registered codeunit ``value`` names (an id, from a form or a query string), or None."""
+    try:
+        return registry.get(int(value))
+    except (TypeError, ValueError, UnknownCodeunit):
+        return None
+
+
+def _may_add(user) -> bool:
+    return user.has_perm(ADD_PERM) and user.has_perm("sessions_app.start_session")
+
+
+def _current_company(request):
+    company = getattr(request, "company", None)
+    return company if company is not None and can_access(request.user, company) else None
+
+
+# The page.
+
+
+def _page(request, company, add_form=None, params=None, status=200):
     may_see_entries = request.user.has_perm("sessions_scheduling.view_jobqueueentry")
     may_see_tasks = request.user.has_perm("sessions_scheduling.view_scheduledtask")
-    if not (may_see_entries or may_see_tasks):
-        raise PermissionDenied("You may not see the job queue.")
-    company = request.company if request.company and can_access(request.user, request.company) else None
-    context = {"company": company, "may_see_entries": may_see_entries, "may_see_tasks": may_see_tasks}
+    context = {
+        "company": company,
+        "may_see_entries": may_see_entries,
+        "may_see_tasks": may_see_tasks,
+        "may_change": request.user.has_perm(CHANGE_PERM),
+        "may_add": _may_add(request.user),
+    }
     if company is not None and may_see_entries:
-        context["entries"] = list(JobQueueEntry.objects.filter(company=company.name).order_by("id")[:MAX_ENTRIES])
+        entries = list(JobQueueEntry.objects.filter(company=company.name).order_by("id")[:MAX_ENTRIES])
+        for e in entries:
+            e.actions = actions_for(e) if context["may_change"] else []
+        context["entries"] = entries
     if company is not None and may_see_tasks:
         tasks = ScheduledTask.objects.filter(company=company.name)
         # The ones still to come first, then the latest finished ones.
@@ -37,4 +236,132 @@ def jobs(request):
             *tasks.filter(status__in=ACTIVE_TASK_STATUSES).order_by("not_before", "id")[:MAX_ACTIVE_TASKS],
             *tasks.exclude(status__in=ACTIVE_TASK_STATUSES).order_by("-id")[:RECENT_TASKS],
         ]
-    return render(request, "sessions_app/jobs.html", context)
+    if company is not None and context["may_add"]:
+        if add_form is None:
+            cu = _chosen_codeunit(request.GET.get("codeunit")) or next(iter(registry.all()), None)
+            add_form = AddEntryForm(initial={"company": company.name, "codeunit": cu.id if cu else None})
+            params = record_form(cu) if cu is not None else None
+        context.update(add_form=add_form, params=params, cu=_chosen_codeunit(add_form["codeunit"].value()))
+    return render(request, "sessions_app/jobs.html", context, status=status)
+
+
+@login_required
+@require_GET
+def jobs(request):
+    if not (
+        request.user.has_perm("sessions_scheduling.view_jobqueueentry")
+        or request.user.has_perm("sessions_scheduling.view_scheduledtask")
+    ):
+        raise PermissionDenied("You may not see the job queue.")
+    return _page(request, _current_company(request))
+
+
+@login_required
+@require_GET
+def job_params(request):
+    """The parameter card of the codeunit chosen in the add form: its record's form, as on its start page."""
+    if not _may_add(request.user):
+        raise PermissionDenied("You may not add job queue entries.")
+    cu = _chosen_codeunit(request.GET.get("codeunit"))
+    if cu is None:
+        raise Http404("No such codeunit.")
+    return render(request, "sessions_app/_job_params.html", {"cu": cu, "params": record_form(cu)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add_entry(request):
+    if request.method == "GET":  # a reload of a page with errors: back to the job queue
+        return redirect("sessions_scheduling:jobs")
+    if not _may_add(request.user):  # add_job needs both: the entry's and starting its sessions
+        raise PermissionDenied("You may not add job queue entries.")
+    company = _current_company(request)
+    if company is None:
+        raise PermissionDenied("You may not work in any company.")
+    form = AddEntryForm(request.POST)
+    cu = _chosen_codeunit(request.POST.get("codeunit"))
+    params = record_form(cu, request.POST) if cu is not None else None
+    form_ok = form.is_valid()
+    params_ok = params is not None and params.is_valid()
+    if form_ok and form.cleaned_data["company"] != company.name:
+        # Another tab switched company since this page was shown: adding to the new one would surprise.
+        form.add_error(
+            None,
+            f"The current company is {company.name} now, not {form.cleaned_data['company']}: "
+            "check the entry and add it again.",
+        )
+        form.data = form.data.copy()
+        form.data["company"] = company.name
+        form_ok = False
+    if form_ok and params_ok:
+        data = form.cleaned_data
+        try:
+            entry = api.add_job(
+                cu,
+                company=company.name,
+                # Only what the user gave: a field left empty takes its default, and one with a
+                # generated default (a new GUID) is not stored, so each run makes its own.
+                params={k: v for k, v in params.cleaned_data.items() if v not in (None, "")},
+                description=data["description"],
+                ready=data["ready"],
+                earliest_start=data["earliest_start"],
+                expires_at=data["expires_at"],
+                weekdays=data["weekdays"] or None,
+                starting_time=data["starting_time"],
+                ending_time=data["ending_time"],
+                minutes_between_runs=data["minutes_between_runs"],
+                cron=data["cron"],
+                max_attempts=data["max_attempts"],
+                rerun_delay=data["rerun_delay"],
+                category=data["category"],
+                timeout=data["timeout"],
+                user=request.user,
+            )
+        except SessionStartError as e:
+            for field, errors in e.errors.items():
+                if field in ENTRY_ERROR_FIELDS:
+                    form.add_error(ENTRY_ERROR_FIELDS[field], errors)
+                elif field in params.fields:
+                    params.add_error(field, errors)
+                else:
+                    form.add_error(None, errors)
+            if not e.errors:
+                form.add_error(None, str(e))
+        else:
+            what = f"Added entry {entry.id} ({entry.codeunit_name}) to {company.name}"
+            if entry.status == JobStatus.ON_HOLD:
+                messages.success(request, f"{what}, on hold: set it ready to run it as scheduled.")
+            else:
+                messages.success(request, f"{what}, ready.")
+            return redirect(f"{reverse('sessions_scheduling:jobs')}#job-{entry.id}")
+    return _page(request, company, add_form=form, params=params, status=400)
+
+
+@login_required
+@require_POST
+def entry_action(request, entry_id: int, action: str):
+    """Set ready, put on hold, run now or restart one entry of the current company."""
+    act = ENTRY_ACTIONS.get(action)
+    if act is None:
+        raise Http404(f"No action {action!r}.")
+    if not request.user.has_perm(CHANGE_PERM):
+        raise PermissionDenied("You may not change job queue entries.")
+    company = _current_company(request)
+    entry = JobQueueEntry.objects.filter(pk=entry_id, company=company.name).first() if company else None
+    if entry is None:
+        raise Http404(f"Job queue entry {entry_id} does not exist in the current company.")
+    jobs_url = f"{reverse('sessions_scheduling:jobs')}#job-{entry.id}"
+    if entry.status not in act.applies_to:
+        messages.warning(request, f"Could not {act.verb} entry {entry.id}: it is {entry.get_status_display()}.")
+        return redirect(jobs_url)
+    try:
+        result = act.change(entry.id, user=request.user)
+    except SessionError as e:
+        messages.error(request, f"Could not {act.verb} entry {entry.id}: {e}")
+        return redirect(jobs_url)
+    if action == "run_now":
+        for message in started_messages([result]):
+            messages.success(request, message)
+    else:
+        messages.success(request, act.done.format(id=entry.id))
+    return redirect(jobs_url)
