@@ -171,9 +171,11 @@ def demo_data():
     call_command("load_demo", no_user=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     # The qcluster fixture lives for the whole run once started; tests that
-    # expect a session to stay queued must run before it starts.
+    # expect a session to stay queued must run before it starts. Last of the
+    # hooks: a stable sort keeps any order --random-order gave within each group.
     items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
