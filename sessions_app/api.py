@@ -167,7 +167,7 @@ def start_session(
     if debug is None:
         debug = app_settings.DEBUG
     if debug:
-        session, _ = _run_inline(prepared, key=key, origin=origin)
+        session, _ = _run_inline(prepared, key=key, origin=origin, rerun_of=rerun_of)
         return session
 
     waiting_on = _open_caller_transactions() if on_commit else []
@@ -386,11 +386,11 @@ def _resolve_in_thread(session_id: int) -> None:
 
 
 def _run_inline(
-    p: PreparedStart, *, key: str | None = None, origin: str | None = None
+    p: PreparedStart, *, key: str | None = None, origin: str | None = None, rerun_of: int | None = None
 ) -> tuple[BackgroundSession, BaseException | None]:
     _refuse_inside_registry_transaction()
     session = _new_session(p, mode=Mode.INLINE, status=Status.QUEUED, key=key)
-    session.origin = origin
+    session.origin, session.rerun_of = origin, rerun_of
     _create(session, SessionEvent.Kind.CREATED, "inline (debug)")
     claimed = runner.claim(session.id)
     if claimed is None:  # pragma: no cover - the row was just written by us
@@ -538,5 +538,11 @@ def rerun_session(session_id, *, user=None, params=None, debug: bool = False) ->
                 if callable(field.default):
                     values.pop(name, None)
     return start_session(
-        original.codeunit_id, company=original.company, params=values, timeout=original.timeout, user=user, debug=debug
+        original.codeunit_id,
+        company=original.company,
+        params=values,
+        timeout=original.timeout,
+        user=user,
+        debug=debug,
+        rerun_of=original.id,
     )

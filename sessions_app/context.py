@@ -43,7 +43,7 @@ class SessionContext:
         self.alias: str = company.alias
         self.user = user
         self.mode: str = session.mode
-        self.rerun_of: int | None = session.rerun_of  # the lost session this one runs again
+        self.rerun_of: int | None = session.rerun_of  # the session this one runs again (a lost one, or a user's re-run)
         # Set by the watcher thread: "stopped" or "timed_out".
         self.stop_reason: str | None = None
         self._lock = threading.Lock()

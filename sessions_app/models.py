@@ -200,7 +200,9 @@ class BackgroundSession(models.Model):
     stop_requested_at = models.DateTimeField(null=True, blank=True)
     stopped_by = models.CharField(max_length=150, blank=True)
     stop_comment = models.CharField(max_length=500, blank=True)
-    rerun_of = models.BigIntegerField(null=True, blank=True, help_text="the lost session this one re-runs")
+    rerun_of = models.BigIntegerField(
+        null=True, blank=True, help_text="the session this one runs again (a user's re-run, or a lost one's)"
+    )
     awaits = models.JSONField(
         default=list, blank=True, help_text="the aliases whose commit a pending session waits for (on_commit=True)"
     )

@@ -298,3 +298,13 @@ def test_on_commit_writes_its_fence_row_in_the_callers_transaction():
     fences = SessionFence.objects.using("company_cronus").filter(session_uuid=s.uuid)
     assert list(fences.values_list("stage", "outcome")) == [("start", "committed")]
     assert BackgroundSession.objects.get(pk=s.id).status == "queued"
+
+
+def test_a_re_run_links_to_the_session_it_runs_again():
+    from sessions_app.api import rerun_session
+
+    first = start_session("No-op", company="CRONUS", debug=True)
+    again = rerun_session(first.id)
+    inline = rerun_session(again.id, debug=True)
+    assert (again.rerun_of, inline.rerun_of) == (first.id, again.id)
+    assert BackgroundSession.objects.get(pk=again.id).rerun_of == first.id
