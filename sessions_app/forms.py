@@ -10,7 +10,6 @@ class StartOptionsForm(forms.Form):
     """Where and how to run a session; the parameter record's own form goes beside it."""
 
     company = forms.ChoiceField()
-    on_commit = forms.BooleanField(required=False, label="Queue on commit")
     debug = forms.BooleanField(required=False, label="Run inline (debug)")
 
     def __init__(self, *args, user=None, current_company=None, **kwargs):
@@ -27,7 +26,7 @@ class StartOptionsForm(forms.Form):
             help_text="seconds (default: 12 hours)",
             label="Timeout (seconds)",
         )
-        self.order_fields(["company", "timeout", "on_commit", "debug"])
+        self.order_fields(["company", "timeout", "debug"])
 
 
 def record_form(codeunit, data=None, exclude=(), initial=None):

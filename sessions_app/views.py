@@ -217,7 +217,6 @@ def codeunit_start(request, codeunit_id: int):
                     company=options.cleaned_data["company"],
                     params={k: v for k, v in params.cleaned_data.items() if v not in (None, "")},
                     timeout=options.cleaned_data["timeout"],
-                    on_commit=options.cleaned_data["on_commit"],
                     debug=options.cleaned_data["debug"],
                     user=request.user,
                 )
