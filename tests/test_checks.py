@@ -31,7 +31,12 @@ def assert_reported(messages, check_id, *words):
 
 
 def q_cluster(**changes):
+    """The tests' Q_CLUSTER with ``changes`` (None removes a key); with ``orm``, an ORM broker whatever the set-up."""
     q = {**settings.Q_CLUSTER, **changes}
+    if "orm" in changes:
+        q.pop("redis", None)
+        if "broker_class" not in changes:
+            q["broker_class"] = "sessions_app.brokers.GuardedORM"
     return {k: v for k, v in q.items() if v is not None}
 
 
