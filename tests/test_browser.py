@@ -129,7 +129,9 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
     expect(page.locator("#session-live")).to_have_attribute("hx-trigger", "every 1s")
     # A comment being typed survives the page's polling.
     page.fill("#stop-form input[name=comment]", "stopped in the browser")
-    page.wait_for_timeout(1_500)
+    for _ in range(2):  # two polls of the live block come and go
+        with page.expect_response(lambda r: "/live/" in r.url, timeout=TIMEOUT_MS):
+            pass
     expect(page.locator("#stop-form input[name=comment]")).to_have_value("stopped in the browser")
     shot(page, "session-running")
     page.click("#stop-button")
@@ -259,7 +261,9 @@ def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluste
     page.fill("#id_p-customer_no", "c-7")
     page.fill("#id_p-vendor_no", "v-9")
     # Typing survives the table's refreshes (the form is outside the live block).
-    page.wait_for_timeout(2_500)
+    for _ in range(2):
+        with page.expect_response(lambda r: r.url.rstrip("/").endswith("/sessions/jobs"), timeout=TIMEOUT_MS):
+            pass
     expect(page.locator("#id_p-customer_no")).to_have_value("c-7")
     shot(page, "job-queue-add")
     page.click("#add-job-button")
