@@ -1,5 +1,4 @@
 from sessions_app import api
-from sessions_app.exceptions import SessionNotFound
 
 from ._base import SessionsCommand, bad_input, could_not, session_id_hint
 
@@ -19,11 +18,9 @@ class Command(SessionsCommand):
             session_id = int(options["id"])
         except ValueError:
             raise bad_input(f"Session id {options['id']!r} is not a whole number.") from None
-        try:
-            api.get_session(session_id)
-        except SessionNotFound as e:
-            raise bad_input(str(e) + session_id_hint(session_id)) from None
         result = api.request_stop(session_id, comment=options["comment"])
+        if not result and result.status is None:  # no user to refuse: only an unknown id has no status
+            raise bad_input(result.reason + session_id_hint(session_id))
         if not result:
             raise could_not(result.reason)
         self.stdout.write(result.reason)
