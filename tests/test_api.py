@@ -308,3 +308,19 @@ def test_a_re_run_links_to_the_session_it_runs_again():
     inline = rerun_session(again.id, debug=True)
     assert (again.rerun_of, inline.rerun_of) == (first.id, again.id)
     assert BackgroundSession.objects.get(pk=again.id).rerun_of == first.id
+
+
+def test_a_push_that_fails_after_the_callers_commit_leaves_no_queued_record_and_fails_the_session(monkeypatch):
+    """The status change and its push are one registry commit: a failed push leaves no 'queued' behind."""
+    from sessions_app import queue as queue_module
+
+    def down(package):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(queue_module, "push", down)
+    with transaction.atomic(using="company_cronus"):
+        s = start_session("No-op", company="CRONUS", on_commit=True)
+    done = BackgroundSession.objects.get(pk=s.id)
+    assert (done.status, done.error) == ("failed", "Could not be queued: broker down")
+    assert list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True)) == ["created", "failed"]
+    assert queued_tasks() == 0
