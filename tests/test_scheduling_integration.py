@@ -142,7 +142,7 @@ def test_tasks_survive_a_restart_of_the_whole_cluster(qcluster):
         assert BackgroundSession.objects.filter(origin__startswith=f"task:{task_id}:").count() == 1
         assert SessionLog.objects.using("company_cronus_uk").filter(session_id=t.session_id).count() == 1
     # The killed attempt is found lost, and the task is retried after its delay: never two at once.
-    wait_until(lambda: task(running).status == "ready" and task(running).attempts == 1, timeout=60)
+    wait_until(lambda: (row := task(running)).status == "ready" and row.attempts == 1, timeout=60)
     first = BackgroundSession.objects.get(pk=task(running).session_id)
     assert first.status == "lost"
     clock.travel_to(task(running).not_before)
@@ -190,7 +190,7 @@ def test_a_recurring_entry_runs_on_schedule_and_its_next_run_crosses_the_weekend
 def test_a_category_runs_its_entries_one_at_a_time(cluster):
     # The first entry of the category holds until it is stopped: the second must wait for it, however slow the machine.
     holder = scheduling.add_job("Cooperative Loop", company="CRONUS", params={"seconds": 600}, category="SERIAL")
-    wait_until(lambda: entry(holder.id).status == "in_process" and entry(holder.id).session_id, timeout=WAIT)
+    wait_until(lambda: (row := entry(holder.id)).status == "in_process" and row.session_id, timeout=WAIT)
     follower = scheduling.add_job("No-op", company="CRONUS", category="SERIAL")
     wait_until(lambda: entry(follower.id).status == "waiting", timeout=WAIT, message="the follower to wait")
     dispatcher_has_looked("CRONUS UK")
@@ -205,7 +205,7 @@ def test_a_category_runs_its_entries_one_at_a_time(cluster):
 def test_entries_without_a_category_start_while_another_runs(cluster):
     # The first entry holds until it is stopped; the dispatcher must start the second beside it all the same.
     first = scheduling.add_job("Cooperative Loop", company="CRONUS UK", params={"seconds": 600})
-    wait_until(lambda: entry(first.id).status == "in_process" and entry(first.id).session_id, timeout=WAIT)
+    wait_until(lambda: (row := entry(first.id)).status == "in_process" and row.session_id, timeout=WAIT)
     second = scheduling.add_job("No-op", company="CRONUS UK")
     wait_until(lambda: log_of(second.id).exists(), timeout=WAIT, message="the second entry to start")
     [running] = log_of(first.id)
@@ -233,7 +233,7 @@ def test_an_entry_in_process_is_not_started_twice(cluster):
     job = scheduling.add_job(
         "Sleep", company="CRONUS", params={"seconds": 3}, weekdays=["mon-sun"], minutes_between_runs=1
     )
-    wait_until(lambda: entry(job.id).status == "in_process" and entry(job.id).session_id, timeout=WAIT)
+    wait_until(lambda: (row := entry(job.id)).status == "in_process" and row.session_id, timeout=WAIT)
     clock.advance(timedelta(minutes=10))  # its next run is long due while it is still in process
     with pytest.raises(JobQueueError, match="in process"):
         scheduling.run_job_now(job.id)
@@ -251,7 +251,7 @@ def test_a_locked_database_is_a_retriable_error_and_the_retry_succeeds(cluster):
         Customer.objects.using("company_cronus").create(no="HOLDER", name="holds the write lock")
         task_id = scheduling.create_task("Insert Row", company="CRONUS")
         # The worker waits SQLITE_TIMEOUT (5 s) for the write lock, fails, and the task is rescheduled.
-        wait_until(lambda: task(task_id).status == "ready" and task(task_id).attempts == 1, timeout=WAIT)
+        wait_until(lambda: (row := task(task_id)).status == "ready" and row.attempts == 1, timeout=WAIT)
     first = BackgroundSession.objects.get(pk=task(task_id).session_id)
     assert first.status == "failed" and first.retriable and "database is locked" in first.error
     clock.travel_to(task(task_id).not_before)
