@@ -237,22 +237,17 @@ def _create_and_enqueue(session: BackgroundSession) -> None:
     """Write the row and hand it to the queue, or leave nothing behind."""
     session.queued_at = timezone.now()
     session.task_id = queue.new_task_id()
-    orm = queue.uses_orm_broker()
     try:
         with limits.start_lock(app_settings.REGISTRY_ALIAS):
             limits.check(session.company)
-            _create(session, SessionEvent.Kind.QUEUED)
-            if orm:  # row and queue entry in one registry transaction: both or neither
-                queue.push(queue.build_package(session))
+            _create(session, SessionEvent.Kind.QUEUED)  # with the ORM broker, the committed row is the queue entry
     except DatabaseError as e:
         if isinstance(e, IntegrityError):
             raise
-        raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
-    if orm:
-        return
+        raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
     # The row is committed: a worker that gets the task at once will find it.
     try:
-        queue.push(queue.build_package(session))
+        queue.enqueue_session(session)
     except Exception as e:
         BackgroundSession.objects.filter(pk=session.pk).delete()
         raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
@@ -318,7 +313,7 @@ def _queue_pending(session_id: int, message: str = "caller committed") -> bool:
             session.task_id = queue.new_task_id()
             if not BackgroundSession.objects.queue_pending(session_id, session.task_id, message):
                 return False
-            queue.push(queue.build_package(session))
+            queue.enqueue_session(session)
     except Exception as e:
         logger.exception("session=%s could not be queued after commit", session_id)
         BackgroundSession.objects.finish(

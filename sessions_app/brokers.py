@@ -13,6 +13,7 @@ of a cluster that died, never those merely waiting in a long queue.
 
 import logging
 
+from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 
@@ -85,9 +86,28 @@ class _Screening:
 
 
 class GuardedORM(_Screening, ORM):
-    """django-q2's ORM broker, screening what it hands out."""
+    """django-q2's ORM broker, screening what it hands out, that also serves queued sessions from their rows.
+
+    Sessions come first, built from their registry rows (``queue.take_sessions``);
+    plain tasks (``async_task``, ``SESSIONS_ALLOWED_TASKS``) come from django-q2's
+    own queue table, looked at in each round, without its idle pause when
+    sessions were found.
+    """
 
     label = "orm"
+
+    def dequeue(self):
+        from django_q.conf import Conf
+
+        from . import queue
+
+        sessions = queue.take_sessions(Conf.BULK)
+        if not sessions:
+            return super().dequeue()  # django-q2's queue table; it pauses for the poll interval when empty
+        queue.cluster_beat()
+        if self.get_connection().filter(key=self.list_key, lock__lt=timezone.now()).exists():
+            sessions += super().dequeue() or []
+        return sessions
 
 
 class GuardedRedis(_Screening, Redis):

@@ -234,7 +234,7 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     why = {s.id: f"the cluster {s.fetched_by} that took it is gone" for s in stranded}
     if len(stranded) < batch:
         untaken = queued.filter(fetched_by="", queued_at__lt=now - app_settings.REQUEUE_AFTER).order_by("id")
-        if untaken.exists() and queue.broker_is_empty():
+        if queue.can_lose_tasks() and untaken.exists() and queue.broker_is_empty():
             lost = list(untaken[: batch - len(stranded)])
             stranded += lost
             why.update({s.id: f"the broker lost it (queued {app_settings.REQUEUE_AFTER} ago)" for s in lost})
@@ -245,7 +245,7 @@ def requeue_stranded(batch: int = 100) -> list[int]:
             with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # no push, no record of one
                 if not BackgroundSession.objects.requeue(s.id, s.queued_at, s.task_id, f"queued again: {why[s.id]}"):
                     continue
-                queue.push(queue.build_package(s))
+                queue.enqueue_session(s)
         except Exception:
             logger.exception("session=%s could not be queued again", s.id)
             continue

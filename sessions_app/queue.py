@@ -5,10 +5,13 @@ document (``SignedPackage``, ``humanhash``, ``OrmQ``, ``list_key``); each one is
 pinned down by ``tests/test_django_q2_contract.py``.
 
 ``async_task`` is not used: with the ORM broker it closes "stale" connections,
-which can silently end a caller's open transaction on a company alias. Here
-the ORM broker's queue row is written through the registry's own connection,
-and the Redis broker gets a plain ``RPUSH``; both only after the session row is
-committed, so a worker always finds it.
+which can silently end a caller's open transaction on a company alias.
+
+With the ORM broker a queued session's own registry row is its queue entry:
+the broker takes untaken rows (``BackgroundSession.objects.take``) and builds
+their packages as it hands them out, so a session costs no queue row to
+insert, lock and delete. The Redis broker gets a plain ``RPUSH``, only after
+the session row is committed, so a worker always finds it.
 """
 
 import logging
@@ -50,14 +53,19 @@ def new_task_id() -> str:
 
 def build_package(session) -> bytes:
     """Return the signed django-q2 package for ``session`` (its ``task_id`` must be set)."""
+    return package(session.id, session.task_id)
+
+
+def package(session_id: int, task_id: str) -> bytes:
+    """Return the signed django-q2 package that runs session ``session_id`` as task ``task_id``."""
     from django_q.signals import pre_enqueue
     from django_q.signing import SignedPackage
 
     task = {
-        "id": session.task_id,
-        "name": f"session-{session.id}",
+        "id": task_id,
+        "name": f"session-{session_id}",
         "func": TASK_FUNC,
-        "args": (session.id,),
+        "args": (session_id,),
         "kwargs": {},
         # The session's watcher enforces its timeout without raising into the
         # codeunit. django-q2's own timeout would (SIGALRM): it is switched off.
@@ -71,8 +79,29 @@ def build_package(session) -> bytes:
     return SignedPackage.dumps(task)
 
 
+def enqueue_session(session) -> None:
+    """Hand a queued session to the broker. Raise on any broker failure.
+
+    With the ORM broker its committed row is its queue entry already: nothing to do.
+    """
+    if not uses_orm_broker():
+        broker().enqueue(build_package(session))
+
+
+def take_sessions(limit: int) -> list[tuple[None, bytes]]:
+    """For the ORM broker: take up to ``limit`` queued sessions for this cluster, as django-q2 packages.
+
+    Their acknowledgement id is ``None``: a session needs none (its finish is the
+    record), and django-q2's monitor acknowledges only a task that has one.
+    """
+    from .models import BackgroundSession
+
+    taken = BackgroundSession.objects.take(limit, cluster_name())
+    return [(None, package(session_id, task_id)) for session_id, task_id in taken]
+
+
 def push(payload: bytes) -> None:
-    """Put a signed package on the queue. Raise on any broker failure."""
+    """Put a signed package on the broker's own queue. Raise on any broker failure."""
     b = broker()
     if uses_orm_broker():
         from django_q.models import OrmQ
@@ -122,15 +151,24 @@ def cluster_beat() -> None:
         logger.exception("could not write the cluster's beat")
 
 
-def broker_is_empty() -> bool:
-    """True when no task waits in the broker (taken ones aside)."""
+def can_lose_tasks() -> bool:
+    """Can the broker lose a task no cluster took (a Redis restart)? Not when the registry row is the task."""
+    return not uses_orm_broker()
+
+
+def waiting() -> int:
+    """Tasks waiting in the broker, taken ones aside: untaken queued sessions and the broker's own queue."""
     b = broker()
     if uses_orm_broker():
         from django_q.models import OrmQ
 
-        return (
-            not OrmQ.objects.using(app_settings.REGISTRY_ALIAS)
-            .filter(key=b.list_key, lock__lte=timezone.now())
-            .exists()
-        )
-    return b.queue_size() == 0
+        from .models import BackgroundSession, Status
+
+        untaken = BackgroundSession.objects.filter(status=Status.QUEUED, fetched_by="").count()
+        return untaken + OrmQ.objects.using(app_settings.REGISTRY_ALIAS).filter(lock__lte=timezone.now()).count()
+    return b.queue_size()
+
+
+def broker_is_empty() -> bool:
+    """True when no task waits in the broker (taken ones aside)."""
+    return waiting() == 0

@@ -180,14 +180,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def queued_tasks() -> int:
-    """Tasks waiting in the broker (ORM queue rows, or the Redis list)."""
+    """Tasks waiting in the broker (untaken queued sessions and ORM queue rows, or the Redis list)."""
     from sessions_app import queue
 
-    if queue.uses_orm_broker():
-        from django_q.models import OrmQ
-
-        return OrmQ.objects.using("registry").count()
-    return queue.broker().queue_size()
+    return queue.waiting()
 
 
 @pytest.fixture

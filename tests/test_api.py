@@ -7,7 +7,6 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import transaction
 from django.test import override_settings
-from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from demo.models import Customer, SessionLog
@@ -82,7 +81,9 @@ def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
     assert is_session_active(s.id)
     assert queued_tasks() == 1
     if queue.uses_orm_broker():
-        task = SignedPackage.loads(OrmQ.objects.using("registry").get().payload)
+        [(ack_id, payload)] = queue.broker().dequeue()  # the row is the queue entry: taken, no ack needed
+        assert ack_id is None and BackgroundSession.objects.get(pk=s.id).fetched_by == queue.cluster_name()
+        task = SignedPackage.loads(payload)
         assert task["func"] == "sessions_app.runner.execute"
         assert task["args"] == (s.id,) and task["kwargs"] == {}
         assert task["timeout"] == -1 and task["id"] == row.task_id  # the watcher enforces it, never SIGALRM
@@ -314,10 +315,10 @@ def test_a_push_that_fails_after_the_callers_commit_leaves_no_queued_record_and_
     """The status change and its push are one registry commit: a failed push leaves no 'queued' behind."""
     from sessions_app import queue as queue_module
 
-    def down(package):
+    def down(session):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue_module, "push", down)
+    monkeypatch.setattr(queue_module, "enqueue_session", down)
     with transaction.atomic(using="company_cronus"):
         s = start_session("No-op", company="CRONUS", on_commit=True)
     done = BackgroundSession.objects.get(pk=s.id)

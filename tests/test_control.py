@@ -190,19 +190,20 @@ def test_a_stranded_session_is_queued_again_only_when_its_push_succeeds(monkeypa
     s = start_session("No-op", company="CRONUS")
     old = timezone.now() - timedelta(hours=1)
     BackgroundSession.objects.filter(pk=s.id).update(queued_at=old)
+    monkeypatch.setattr(queue_module, "can_lose_tasks", lambda: True)  # as Redis can
     monkeypatch.setattr(queue_module, "broker_is_empty", lambda: True)
-    real_push = queue_module.push
+    real_enqueue = queue_module.enqueue_session
 
-    def down(package):
+    def down(session):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue_module, "push", down)
+    monkeypatch.setattr(queue_module, "enqueue_session", down)
     assert maintenance.requeue_stranded() == []
     row = BackgroundSession.objects.get(pk=s.id)
     assert (row.status, row.queued_at) == ("queued", old)
     assert not SessionEvent.objects.filter(session_id=s.id, message__startswith="queued again").exists()
 
-    monkeypatch.setattr(queue_module, "push", real_push)
+    monkeypatch.setattr(queue_module, "enqueue_session", real_enqueue)
     assert maintenance.requeue_stranded() == [s.id]
     row = BackgroundSession.objects.get(pk=s.id)
     assert row.status == "queued" and row.queued_at > old and row.task_id != s.task_id

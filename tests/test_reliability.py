@@ -20,12 +20,8 @@ WAIT = 60
 
 
 def fetched_some() -> bool:
-    """The cluster holds tasks beyond its two running ones: popped from Redis, or locked ORM rows."""
-    if queue.uses_orm_broker():
-        from django_q.models import OrmQ
-
-        return OrmQ.objects.using("registry").filter(lock__gt=timezone.now()).count() > 2
-    return queued_tasks() < 30
+    """The cluster holds tasks beyond its two running ones: queued sessions it has taken from the broker."""
+    return BackgroundSession.objects.filter(status="queued").exclude(fetched_by="").exists()
 
 
 def nothing_left_behind():
