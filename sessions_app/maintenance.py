@@ -217,11 +217,12 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     """Queue again the sessions whose task the broker really lost; return their ids.
 
     A cluster killed with ``kill -9`` takes the tasks it had fetched with it (a
-    Redis pop, or an ORM queue row locked until django-q2's long ``retry``):
-    sessions taken by a cluster that is dead are queued again. A session no
-    cluster took is still in the broker, however long the queue, unless the
-    broker lost it (a Redis restart): it is queued again only when it has
-    waited ``SESSIONS_REQUEUE_AFTER`` and the broker holds nothing at all.
+    Redis pop, or a session row the ORM broker marked as taken): sessions
+    taken by a cluster that is dead are queued again. A session no cluster
+    took is still in the broker, however long the queue, unless the broker
+    lost it (a Redis restart; never with the ORM broker, where the row is
+    the task): it is queued again only when it has waited
+    ``SESSIONS_REQUEUE_AFTER`` and the broker holds nothing at all.
     The worker's claim runs a session once whatever happens.
     """
     from . import queue
