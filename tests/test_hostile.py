@@ -135,7 +135,9 @@ def test_pages_with_forged_ids_and_filters_are_404_never_500(path, query):
         f"/demo/customers/?session={path}",
     ):
         response = client.get(url, query)
-        assert response.status_code in (200, 404), (url, response.status_code)
+        # A path that names a real page (``/sessions/logout/`` takes POST only) may answer 405.
+        allowed = (200, 404, 405) if url == f"/sessions/{path}/" else (200, 404)
+        assert response.status_code in allowed, (url, response.status_code)
     assert client.post(f"/sessions/{path}/stop/").status_code in (302, 404)
 
 
