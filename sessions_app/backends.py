@@ -195,7 +195,9 @@ class SessionsBackend(BaseTaskBackend):
         if first is None:
             raise TaskResultDoesNotExist(result_id)
         attempts = [first]
-        while (later := registry.filter(rerun_of=attempts[-1].id).order_by("id").first()) is not None:
+        while (
+            later := registry.filter(id__gt=attempts[-1].id, rerun_of=attempts[-1].id).order_by("id").first()
+        ) is not None:
             attempts.append(later)
         return attempts
 
