@@ -6,23 +6,21 @@ starts itself:
 * ``baseline``: bare ``async_task`` calls of a no-op function, with
   django-q2's default result saving (``save_limit=250``);
 * ``noop``: ``start_session`` of a codeunit that does nothing;
-* ``insert``: ``start_session`` of a codeunit that inserts one row in its company.
+* ``insert``: ``start_session`` of a codeunit that inserts one row in its company;
+* the peers (``bench/peers.py``): the same no-op as a ``@task`` on django-tasks-db and on this
+  project's task backend, and as a Celery task without and with a result backend;
 
 and, after each round, one session at a time (``latency``) and scheduled
 tasks due one after another (``scheduled``: ``not_before`` to start).
 """
 
-import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -31,11 +29,16 @@ from sessions_app.companies import all_companies, use_company
 from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, SessionEvent, Status
 
+from .procs import Processes, manage
+
 NOOP_CODEUNIT = 50190
 INSERT_CODEUNIT = 50191
 POPULATED_CODEUNIT = (50192, "Populated")
 KINDS = ("baseline", "noop", "insert")
-ALL_KINDS = (*KINDS, "latency", "scheduled")
+PEERS = ("tasks_db", "tasks_backend", "celery_none", "celery_redis")
+ALL_KINDS = (*KINDS, *PEERS, "latency", "scheduled")
+# Ratios of rates measured round by round: kind -> the kinds it is divided by.
+RATIOS = {"noop": ("baseline", *PEERS), "insert": ("baseline",), "tasks_backend": ("tasks_db",)}
 
 
 def noop():
@@ -94,70 +97,77 @@ def _r(value):
     return None if value is None else round(value, 2)
 
 
-class Cluster:
+class Cluster(Processes):
     """A qcluster subprocess for the benchmark, with django-q2's default result saving."""
 
+    name = "qcluster"
+
     def __init__(self, workers: int, broker: str, log_path: Path):
-        self.workers, self.broker, self.log_path = workers, broker, log_path
-
-    def __enter__(self):
-        env = dict(
-            os.environ,
-            Q_WORKERS=str(self.workers),
-            SESSIONS_BROKER=self.broker,
-            Q_SAVE_LIMIT="250",
-            DJANGO_DEBUG="0",  # no query log in the workers
-            SESSIONS_LOG_LEVEL="WARNING",
-            Q_LOG_LEVEL="WARNING",
-        )
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.log_path, "ab")  # noqa: SIM115
-        manage = Path(settings.BASE_DIR) / "manage.py"
-        self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, str(manage), "qcluster"],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def __exit__(self, *exc):
-        import signal
-
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # the cluster stops its workers gracefully
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-    def check(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"The benchmark's qcluster exited; see {self.log_path}")
+        env = {"Q_WORKERS": str(workers), "SESSIONS_BROKER": broker, "Q_SAVE_LIMIT": "250"}
+        super().__init__([manage("qcluster")], log_path, env=env)
 
 
 class Benchmark:
-    def __init__(self, n: int, workers: int, broker: str, company: str | None = None, timeout: float = 600):
+    def __init__(
+        self,
+        n: int,
+        workers: int,
+        broker: str,
+        company: str | None = None,
+        timeout: float = 600,
+        peers: dict | None = None,
+    ):
         self.n, self.workers, self.broker = n, workers, broker
         self.company = company or all_companies()[0].name
         self.timeout = timeout
         self.vendor = connections[app_settings.REGISTRY_ALIAS].vendor
+        self.peers = peers or {}
+        self._counts = None  # the last commit counts read (and when), while nothing has run since
+        self.idle_commits_per_s: dict[str, float] = {}
 
     # -- one round of each kind ------------------------------------------------
 
-    def run(self, kind: str, cluster: Cluster, n: int | None = None) -> Round:
+    def run(self, kind: str, procs: Processes, n: int | None = None, count: bool = True) -> Round:
+        """One round of ``kind``, worked by ``procs`` (the qcluster, or the peer's own workers).
+
+        With ``count``, on PostgreSQL, the commits in the databases the kind writes to are counted.
+        """
         n = n or self.n
-        before = self._commit_counter()
-        if kind == "baseline":
-            result = self._baseline(n, cluster)
+        peer = self.peers.get(kind)
+        databases = peer.databases(self) if peer is not None else self.session_databases()
+        reading = None
+        if count and databases:
+            reading = self._counts or self._commit_counts()
+        self._counts = None
+        if peer is not None:
+            result = peer.run(self, n, procs)
+        elif kind == "baseline":
+            result = self._baseline(n, procs)
         else:
-            result = self._sessions(NOOP_CODEUNIT if kind == "noop" else INSERT_CODEUNIT, kind, n, cluster)
-        after = self._commit_counter()
-        if before is not None and after is not None:
-            result.commits = after - before
+            result = self._sessions(NOOP_CODEUNIT if kind == "noop" else INSERT_CODEUNIT, kind, n, procs)
+        if reading is not None:
+            before, read_at = reading
+            self._counts = after, read_again_at = self._commit_counts()  # also the next round's "before"
+            raw = sum(after.get(d, 0) - before.get(d, 0) for d in databases)
+            # Take off what the idle workers committed outside the round (the wait for the counts, mostly).
+            idle_seconds = max(0, read_again_at - read_at - result.seconds)
+            idle = sum(self.idle_commits_per_s.get(d, 0) for d in databases) * idle_seconds
+            result.commits = max(0, round(raw - idle))
         return result
+
+    def measure_idle(self) -> dict[str, float]:
+        """Commits per second in each database while every worker idles (PostgreSQL only).
+
+        The counts of a round are read when they have all been reported, 11 s after it (PostgreSQL 15+);
+        the pollers' commits of that time (a db_worker's polls, a qcluster's heartbeats) are taken off.
+        """
+        first = self._commit_counts()
+        if first is None:
+            return {}
+        self._counts = second = self._commit_counts()
+        seconds = second[1] - first[1]
+        self.idle_commits_per_s = {d: round((c - first[0].get(d, 0)) / seconds, 2) for d, c in second[0].items()}
+        return self.idle_commits_per_s
 
     def _baseline(self, n: int, cluster: Cluster) -> Round:
         from django_q.models import Task
@@ -174,7 +184,7 @@ class Benchmark:
         tasks = Task.objects.using(app_settings.REGISTRY_ALIAS).filter(group=group)
         # django-q2 keeps only the newest 250 results (save_limit), so "done" is:
         # the last task's result is saved and the queue is empty.
-        self._wait(lambda: tasks.filter(id=last).exists() and _queue_size() <= waiting_before, cluster)
+        self.wait(lambda: tasks.filter(id=last).exists() and _queue_size() <= waiting_before, cluster)
         seconds = time.perf_counter() - t0
         rows = list(tasks.values_list("started", "stopped"))
         tasks.delete()
@@ -194,14 +204,19 @@ class Benchmark:
             t = time.perf_counter()
             ids.append(start_session(codeunit, company=self.company, debug=False).id)
             start_ms.append((time.perf_counter() - t) * 1000)
+        return self.wait_sessions(kind, ids, start_ms, t0, cluster)
+
+    def wait_sessions(self, kind: str, ids: list[int], start_ms: list[float], t0: float, cluster) -> Round:
+        """Wait for the sessions ``ids`` (started since ``t0``) to finish; their round, once they all succeeded."""
         sessions = BackgroundSession.objects.filter(id__gte=ids[0], id__lte=ids[-1])
-        self._wait(lambda: not sessions.filter(status__in=(Status.QUEUED, Status.RUNNING)).exists(), cluster)
+        self.wait(lambda: not sessions.filter(status__in=(Status.QUEUED, Status.RUNNING)).exists(), cluster)
         seconds = time.perf_counter() - t0
         rows = list(sessions.values_list("status", "created_at", "started_at", "finished_at"))
         failed = [r for r in rows if r[0] != Status.SUCCEEDED]
         if failed:
             raise RuntimeError(f"{len(failed)} benchmark sessions did not succeed: {failed[:3]}")
         self._cleanup(ids)
+        n = len(ids)
         return Round(
             kind,
             n,
@@ -214,6 +229,7 @@ class Benchmark:
 
     def latency(self, cluster: Cluster, n: int = 50) -> Round:
         """One session at a time: queue-to-start without a backlog in front of it."""
+        self._counts = None
         ids, start_ms = [], []
         t0 = time.perf_counter()
         for _ in range(n):
@@ -247,6 +263,8 @@ class Benchmark:
         from sessions_app.scheduling.api import create_task
         from sessions_app.scheduling.models import ScheduledTask
 
+        self._counts = None
+
         first = clock.now() + timedelta(seconds=1)
         ids = [
             create_task(NOOP_CODEUNIT, company=self.company, not_before=first + timedelta(seconds=spacing * i))
@@ -254,7 +272,7 @@ class Benchmark:
         ]
         tasks = ScheduledTask.objects.filter(pk__in=ids)
         t0 = time.perf_counter()
-        self._wait(lambda: not tasks.exclude(status="succeeded").exists(), cluster)
+        self.wait(lambda: not tasks.exclude(status="succeeded").exists(), cluster)
         seconds = time.perf_counter() - t0
         rows = list(tasks.values_list("not_before", "session_id"))
         started = dict(BackgroundSession.objects.filter(pk__in=[s for _, s in rows]).values_list("id", "started_at"))
@@ -271,10 +289,11 @@ class Benchmark:
         with use_company(self.company):
             SessionLog.objects.filter(result="benchmark").delete()
 
-    def _wait(self, done, cluster: Cluster):
+    def wait(self, done, procs: Processes):
+        """Poll ``done`` every 20 ms (the same for every kind) while ``procs`` stay alive."""
         deadline = time.monotonic() + self.timeout
         while not done():
-            cluster.check()
+            procs.check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"The benchmark round did not finish within {self.timeout:g}s.")
             time.sleep(0.02)
@@ -300,24 +319,28 @@ class Benchmark:
             SessionLog.objects.filter(result="commit-rate").delete()
         return n / seconds
 
-    def _databases(self) -> set[str]:
+    def session_databases(self) -> set[str]:
+        """The databases a session writes to: the registry and its company's."""
         with use_company(self.company) as company:
             aliases = {app_settings.REGISTRY_ALIAS, company.alias}
         return {connections[a].settings_dict["NAME"] for a in aliases}
 
-    def _commit_counter(self) -> int | None:
-        """Commits so far in the registry and company databases (PostgreSQL only)."""
+    def _commit_counts(self) -> tuple[dict[str, int], float] | None:
+        """Commits so far in each database of the run, and when they were read (PostgreSQL only).
+
+        Read once every backend has reported them."""
         conn = connections[app_settings.REGISTRY_ALIAS]
         if conn.vendor != "postgresql":
             return None
-        time.sleep(1.1)  # backends report their counts at most once a second
+        conn.ensure_connection()
+        # A backend reports its counts when it goes idle, at most once a second; on PostgreSQL 15+ counts
+        # held back that way are reported after 10 s idle (PGSTAT_IDLE_INTERVAL): wait for the last ones.
+        time.sleep(11 if conn.pg_version >= 150000 else 1.1)
+        names = sorted({c.settings_dict["NAME"] for c in connections.all() if c.vendor == "postgresql"})
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT COALESCE(SUM(xact_commit), 0) FROM pg_stat_database WHERE datname = ANY(%s)",
-                [list(self._databases())],
-            )
-            return int(cursor.fetchone()[0])
+            cursor.execute("SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY(%s)", [names])
+            return dict(cursor.fetchall()), time.monotonic()
 
 
 # Transactions each session commits, by design (PostgreSQL runs measure them too): the start
@@ -327,7 +350,7 @@ WRITES_PER_SESSION = {"noop": 5, "insert": 5}
 
 
 def summarise(rounds: list[Round]) -> dict:
-    """Medians with min-max per kind, and the session/baseline ratio measured pair by pair."""
+    """Medians with min-max per kind, and the ratios of rates measured round by round (``RATIOS``)."""
     out = {}
     for kind in ALL_KINDS:
         rs = [r.summary() for r in rounds if r.kind == kind]
@@ -339,14 +362,15 @@ def summarise(rounds: list[Round]) -> dict:
             if values and key != "kind":
                 stats[key] = {"median": round(statistics.median(values), 2), "min": min(values), "max": max(values)}
         out[kind] = stats
-    baselines = [r.rate for r in rounds if r.kind == "baseline"]
-    for kind in ("noop", "insert"):
+    for kind, others in RATIOS.items():
         rates = [r.rate for r in rounds if r.kind == kind]
-        ratios = [s / b for s, b in zip(rates, baselines, strict=False)]
-        if ratios:
-            out[kind]["ratio_to_baseline"] = {
-                "median": round(statistics.median(ratios), 2),
-                "min": round(min(ratios), 2),
-                "max": round(max(ratios), 2),
-            }
+        for other in others:
+            against = [r.rate for r in rounds if r.kind == other]
+            ratios = [a / b for a, b in zip(rates, against, strict=False)]
+            if ratios:
+                out[kind][f"ratio_to_{other}"] = {
+                    "median": round(statistics.median(ratios), 2),
+                    "min": round(min(ratios), 2),
+                    "max": round(max(ratios), 2),
+                }
     return out

@@ -1,4 +1,35 @@
-"""Chart benchmark results (``benchmark_sessions --plot``): throughput and latency per set-up."""
+"""Chart benchmark results (``benchmark_sessions --plot``, ``benchmark_report --plot``).
+
+Left: tasks/s of every kind and peer, one bar per set-up; right: latency one session at a time.
+"""
+
+RATES = [
+    ("baseline", "bare async_task"),
+    ("noop", "no-op session"),
+    ("insert", "insert session"),
+    ("tasks_db", "@task on\ndjango-tasks-db"),
+    ("tasks_backend", "@task on\nSessionsBackend"),
+    ("celery_none", "Celery"),
+    ("celery_redis", "Celery +\nresult backend"),
+]
+LATENCIES = [
+    ("latency", "queue_to_start_ms_p50", "queue to start"),
+    ("latency", "queue_to_finish_ms_p50", "queue to finish"),
+    ("scheduled", "queue_to_start_ms_p50", "task not_before\nto start"),
+]
+DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+BROKERS = {"orm": "ORM broker", "redis": "Redis"}
+
+
+def label(r: dict) -> str:
+    dbs = " + ".join(DATABASES.get(d, d) for d in r.get("databases", "?").split("+"))
+    text = f"{dbs} + {BROKERS.get(r.get('broker'), r.get('broker', '?'))}"
+    rows = (r.get("scale") or {}).get("registry_rows")
+    return f"{text}, registry of {rows:,}" if rows else text
+
+
+def _median(r: dict, kind: str, key: str):
+    return r["summary"].get(kind, {}).get(key, {}).get("median")
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -10,29 +41,25 @@ def plot(results: list[dict], path: str) -> None:
     except ImportError as e:  # an optional dependency: pip install -e '.[bench]'
         raise SystemExit("--plot needs matplotlib: pip install -e '.[bench]'") from e
 
-    kinds = ["baseline", "noop", "insert"]
-    latencies = [
-        ("latency", "queue_to_start_ms_p50"),
-        ("latency", "queue_to_finish_ms_p50"),
-        ("scheduled", "queue_to_start_ms_p50"),  # a scheduled task's not_before to its start
-    ]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    rates = [(k, text) for k, text in RATES if any(k in r["summary"] for r in results)]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [max(3, len(rates)), 3]})
     width = 0.8 / max(1, len(results))
     for i, r in enumerate(results):
-        label = f"{r['databases']} + {r['broker']}"
-        rates = [r["summary"].get(k, {}).get("per_second", {}).get("median", 0) for k in kinds]
-        ax1.bar([k + i * width for k in range(len(kinds))], rates, width, label=label)
-        lat = [r["summary"].get(kind, {}).get(key, {}).get("median", 0) for kind, key in latencies]
-        ax2.bar([k + i * width for k in range(len(latencies))], lat, width, label=label)
-    ax1.set_xticks([k + width * (len(results) - 1) / 2 for k in range(len(kinds))])
-    ax1.set_xticklabels(["bare async_task", "no-op session", "insert session"])
+        values = [_median(r, k, "per_second") or 0 for k, _ in rates]
+        bars = ax1.bar([k + i * width for k in range(len(rates))], values, width, label=label(r))
+        ax1.bar_label(bars, labels=[f"{v:.0f}" if v else "" for v in values], fontsize=7)
+        lat = [_median(r, kind, key) or 0 for kind, key, _ in LATENCIES]
+        ax2.bar([k + i * width for k in range(len(LATENCIES))], lat, width)
+    ax1.set_xticks([k + width * (len(results) - 1) / 2 for k in range(len(rates))])
+    ax1.set_xticklabels([text for _, text in rates], fontsize=8)
     ax1.set_title("end to end, tasks per second (median of rounds)")
-    ax2.set_xticks([k + width * (len(results) - 1) / 2 for k in range(len(latencies))])
-    ax2.set_xticklabels(["queue to start", "queue to finish", "task not_before to start"])
+    ax2.set_xticks([k + width * (len(results) - 1) / 2 for k in range(len(LATENCIES))])
+    ax2.set_xticklabels([text for *_, text in LATENCIES], fontsize=8)
     ax2.set_title("one session at a time, p50 (ms)")
-    for ax in (ax1, ax2):
-        ax.legend()
-    n = results[0]["n"]
-    fig.suptitle(f"Background sessions vs bare django-q2, N={n}, {results[0]['workers']} workers")
-    fig.tight_layout()
+    ax1.margins(y=0.12)  # room for the bars' labels
+    handles, labels = ax1.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(results), fontsize=9)
+    first = results[0]
+    fig.suptitle(f"Background sessions, bare django-q2 and peers: N={first['n']}, {first['workers']} workers")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=100)

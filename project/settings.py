@@ -95,6 +95,11 @@ if importlib.util.find_spec("django.tasks") or importlib.util.find_spec("django_
         "default": {"BACKEND": "sessions_app.backends.SessionsBackend"},
         "cronus_uk": {"BACKEND": "sessions_app.backends.SessionsBackend", "OPTIONS": {"COMPANY": "CRONUS UK"}},
     }
+    # The benchmark's tasks_db peer: the same @task on django-tasks-db, when it is installed
+    # (pip install -e '.[bench]'). Its table lives in the control database (CompanyRouter: default).
+    if importlib.util.find_spec("django_tasks_db"):
+        INSTALLED_APPS.append("django_tasks_db")
+        TASKS["tasks_db"] = {"BACKEND": "django_tasks_db.DatabaseBackend"}
 
 _q_cluster = {
     "name": "sessions",
