@@ -19,7 +19,9 @@ import logging
 from dataclasses import dataclass
 
 from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
+from django.utils import timezone
 
+from . import statements
 from .models import SessionFence
 
 logger = logging.getLogger("sessions_app")
@@ -51,7 +53,9 @@ def commit(alias: str, session_uuid, stage: str, result=None) -> None:
     Raise ``IntegrityError`` if the session was voided: the transaction must
     then roll back.
     """
-    _fences(alias).create(session_uuid=session_uuid, stage=stage, outcome=COMMITTED, result=result)
+    statements.insert(
+        alias, SessionFence, session_uuid=session_uuid, stage=stage, outcome=COMMITTED, result=result, at=timezone.now()
+    )
 
 
 def read(alias: str, session_uuid, stage: str) -> Verdict | None:

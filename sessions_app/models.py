@@ -5,9 +5,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
+from . import statements
 from .conf import app_settings
 
 
@@ -72,58 +73,27 @@ class BackgroundSessionQuerySet(models.QuerySet):
         return self.filter(company=name)
 
     def _event(self, session_id: int, kind: str, message: str = "") -> None:
-        """Insert an event: one plain INSERT, as every state change writes one (no model save machinery)."""
-        connection = connections[self.db]
-        table, columns = SessionEvent._meta.db_table, ("session_id", "at", "kind", "message")
-        names = ", ".join(connection.ops.quote_name(c) for c in columns)
-        # Names come from the model, values are parameters.
-        sql = f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES (%s, %s, %s, %s)"  # noqa: S608
-        at = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [session_id, at, kind, message])
+        statements.insert(self.db, SessionEvent, session_id=session_id, at=timezone.now(), kind=kind, message=message)
 
     def claim(self, session_id: int, worker: str) -> "BackgroundSession | None":
         """Mark a queued session running on ``worker``; return it, or ``None`` if it was not queued.
 
         Every session passes here once, so it is one ``UPDATE ... RETURNING``
-        where the database has it (PostgreSQL, SQLite 3.35+), not an update and a read.
+        where the database has it, not an update and a read.
         """
         now = timezone.now()
+        where = {"id": session_id, "status": Status.QUEUED}
+        claimed = dict(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
         with transaction.atomic(using=self.db):
-            if _can_return_from_update(self.db):
-                session = self._claim_returning(session_id, worker, now)
-            elif self.filter(pk=session_id, status=Status.QUEUED).update(
-                status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
-            ):
+            if statements.can_return(self.db):
+                session = statements.update_returning(self.db, BackgroundSession, where, **claimed)
+            elif statements.update(self.db, BackgroundSession, where, **claimed):
                 session = self.get(pk=session_id)
             else:
                 session = None
             if session is not None:
                 self._event(session_id, SessionEvent.Kind.STARTED, f"on {worker}")
             return session
-
-    def _claim_returning(self, session_id: int, worker: str, now) -> "BackgroundSession | None":
-        connection = connections[self.db]
-        qn = connection.ops.quote_name
-        meta = BackgroundSession._meta
-        fields = meta.concrete_fields
-        moment = connection.ops.adapt_datetimefield_value(now)
-        returning = ", ".join(qn(f.column) for f in fields)
-        sets = ", ".join(f"{qn(c)} = %s" for c in ("status", "started_at", "heartbeat_at", "worker"))
-        # Names come from the model, values are parameters.
-        sql = (
-            f"UPDATE {qn(meta.db_table)} SET {sets} WHERE {qn('id')} = %s AND {qn('status')} = %s RETURNING {returning}"  # noqa: S608, E501
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [Status.RUNNING, moment, moment, worker, session_id, Status.QUEUED])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        compiler = connection.ops.compiler("SQLCompiler")(self.query, connection, self.db)
-        converters = compiler.get_converters([f.get_col(meta.db_table) for f in fields])
-        if converters:
-            row = next(compiler.apply_converters([row], converters))
-        return BackgroundSession.from_db(self.db, [f.attname for f in fields], row)
 
     def take(self, limit: int, cluster: str) -> list[tuple[int, str]]:
         """Mark up to ``limit`` queued sessions no cluster has taken as taken by ``cluster``.
@@ -150,8 +120,9 @@ class BackgroundSessionQuerySet(models.QuerySet):
         False if it was not in that status.
         """
         fields.setdefault("finished_at", timezone.now())
+        where = {"id": session_id, "status": from_status or Status.RUNNING}
         with transaction.atomic(using=self.db):
-            if not self.filter(pk=session_id, status=from_status or Status.RUNNING).update(status=status, **fields):
+            if not statements.update(self.db, BackgroundSession, where, status=status, **fields):
                 return False
             self._event(session_id, FINISH_EVENTS[status], message)
         return True
@@ -477,15 +448,3 @@ class RefusedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.reason}"
-
-
-def _can_return_from_update(alias: str) -> bool:
-    """Can this database return the updated row from an ``UPDATE`` (``RETURNING``)?"""
-    connection = connections[alias]
-    if connection.vendor == "postgresql":
-        return True
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return sqlite3.sqlite_version_info >= (3, 35)
-    return False

@@ -1,0 +1,85 @@
+"""Plain statements for the writes every session makes: its claim, its events, its fence, its finish.
+
+A session's life is a handful of one-row writes, and Django's query
+compilation costs more than the statements themselves. These build the same
+SQL from the model's own metadata, adapt every value with the field's own
+``get_db_prep_save`` (JSON, dates, UUIDs as the ORM would store them) and send
+only parameters, never values, in the SQL text.
+"""
+
+import sqlite3
+
+from django.db import connections
+
+
+def _names(connection, model, values: dict) -> tuple[list[str], list]:
+    """Quoted column names and database values for ``{field name: value}``."""
+    meta = model._meta
+    columns, params = [], []
+    for name, value in values.items():
+        field = meta.get_field(name)
+        columns.append(connection.ops.quote_name(field.column))
+        params.append(field.get_db_prep_save(value, connection))
+    return columns, params
+
+
+def _where(connection, model, where: dict) -> tuple[str, list]:
+    columns, params = _names(connection, model, where)
+    return " AND ".join(f"{c} = %s" for c in columns), params
+
+
+def insert(alias: str, model, **values) -> None:
+    """``INSERT`` one row of ``model`` with ``values`` (field names), through ``alias``."""
+    connection = connections[alias]
+    columns, params = _names(connection, model, values)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(params))})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def update(alias: str, model, where: dict, **values) -> int:
+    """``UPDATE`` the rows of ``model`` matching ``where`` (equalities) with ``values``; return how many."""
+    connection = connections[alias]
+    columns, params = _names(connection, model, values)
+    condition, where_params = _where(connection, model, where)
+    table = connection.ops.quote_name(model._meta.db_table)
+    sql = f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} WHERE {condition}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + where_params)
+        return cursor.rowcount
+
+
+def can_return(alias: str) -> bool:
+    """Can this database return the row an ``UPDATE`` changed (PostgreSQL, SQLite 3.35+)?"""
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+
+
+def update_returning(alias: str, model, where: dict, **values):
+    """``UPDATE ... RETURNING`` one row of ``model``: return it as an instance, or ``None`` if none matched.
+
+    Only where ``can_return(alias)``.
+    """
+    connection = connections[alias]
+    meta = model._meta
+    fields = meta.concrete_fields
+    columns, params = _names(connection, model, values)
+    condition, where_params = _where(connection, model, where)
+    table = connection.ops.quote_name(meta.db_table)
+    returning = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sets = ", ".join(f"{c} = %s" for c in columns)
+    sql = f"UPDATE {table} SET {sets} WHERE {condition} RETURNING {returning}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + where_params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    query = model._default_manager.db_manager(alias).all().query
+    compiler = connection.ops.compiler("SQLCompiler")(query, connection, alias)
+    converters = compiler.get_converters([f.get_col(meta.db_table) for f in fields])
+    if converters:
+        row = next(compiler.apply_converters([row], converters))
+    return model.from_db(alias, [f.attname for f in fields], row)
