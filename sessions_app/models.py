@@ -72,18 +72,28 @@ class BackgroundSessionQuerySet(models.QuerySet):
     def for_company(self, name: str):
         return self.filter(company=name)
 
+    @staticmethod
+    def _event_values(kind: str, message: str = "") -> dict:
+        return {"at": timezone.now(), "kind": kind, "message": message}
+
     def _event(self, session_id: int, kind: str, message: str = "") -> None:
-        statements.insert(self.db, SessionEvent, session_id=session_id, at=timezone.now(), kind=kind, message=message)
+        statements.insert(self.db, SessionEvent, session_id=session_id, **self._event_values(kind, message))
 
     def claim(self, session_id: int, worker: str) -> "BackgroundSession | None":
         """Mark a queued session running on ``worker``; return it, or ``None`` if it was not queued.
 
-        Every session passes here once, so it is one ``UPDATE ... RETURNING``
-        where the database has it, not an update and a read.
+        Every session passes here once, so it is as few statements as the
+        database allows: on PostgreSQL one (the update, its event and the row
+        read back), on SQLite an ``UPDATE ... RETURNING`` and the event.
         """
         now = timezone.now()
         where = {"id": session_id, "status": Status.QUEUED}
         claimed = dict(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
+        if statements.can_chain(self.db):
+            started = self._event_values(SessionEvent.Kind.STARTED, f"on {worker}")
+            return statements.update_and_insert(
+                self.db, BackgroundSession, where, claimed, SessionEvent, "session", started, fetch=True
+            )
         with transaction.atomic(using=self.db):
             if statements.can_return(self.db):
                 session = statements.update_returning(self.db, BackgroundSession, where, **claimed)
@@ -121,8 +131,15 @@ class BackgroundSessionQuerySet(models.QuerySet):
         """
         fields.setdefault("finished_at", timezone.now())
         where = {"id": session_id, "status": from_status or Status.RUNNING}
+        values = dict(status=status, **fields)
+        if statements.can_chain(self.db):
+            event = self._event_values(FINISH_EVENTS[status], message)
+            return (
+                statements.update_and_insert(self.db, BackgroundSession, where, values, SessionEvent, "session", event)
+                is not None
+            )
         with transaction.atomic(using=self.db):
-            if not statements.update(self.db, BackgroundSession, where, status=status, **fields):
+            if not statements.update(self.db, BackgroundSession, where, **values):
                 return False
             self._event(session_id, FINISH_EVENTS[status], message)
         return True

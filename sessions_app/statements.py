@@ -77,6 +77,53 @@ def update_returning(alias: str, model, where: dict, **values):
         row = cursor.fetchone()
     if row is None:
         return None
+    return _instance(connection, alias, model, fields, row)
+
+
+def can_chain(alias: str) -> bool:
+    """Can one statement update a row and insert another (PostgreSQL's data-modifying ``WITH``)?"""
+    return connections[alias].vendor == "postgresql"
+
+
+def update_and_insert(
+    alias: str, model, where: dict, values: dict, child, link: str, child_values: dict, *, fetch=False
+):
+    """Update one row of ``model`` and insert a ``child`` row pointing to it, in one statement.
+
+    ``link`` is the child's field holding the row's id. Return the updated row
+    as an instance if ``fetch``, else its id; ``None`` if no row matched (then
+    nothing is inserted). Only where ``can_chain(alias)``: one statement is one
+    transaction and one round trip, where an update and an insert in a block
+    are four.
+    """
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    meta = model._meta
+    fields = meta.concrete_fields if fetch else [meta.pk]
+    columns, params = _names(connection, model, values)
+    condition, where_params = _where(connection, model, where)
+    child_columns, child_params = _names(connection, child, child_values)
+    returning = ", ".join(qn(f.column) for f in fields)
+    sql = (
+        f"WITH changed AS (UPDATE {qn(meta.db_table)} SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
+        f"WHERE {condition} RETURNING {returning}), "
+        f"added AS (INSERT INTO {qn(child._meta.db_table)} ({qn(child._meta.get_field(link).column)}, "
+        f"{', '.join(child_columns)}) SELECT {qn(meta.pk.column)}, {', '.join(['%s'] * len(child_params))} "
+        f"FROM changed) SELECT {returning} FROM changed"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + where_params + child_params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if not fetch:
+        return row[0]
+    return _instance(connection, alias, model, fields, row)
+
+
+def _instance(connection, alias: str, model, fields, row):
+    """A model instance from a row of ``fields``, converted as the ORM converts what it reads."""
+    meta = model._meta
     query = model._default_manager.db_manager(alias).all().query
     compiler = connection.ops.compiler("SQLCompiler")(query, connection, alias)
     converters = compiler.get_converters([f.get_col(meta.db_table) for f in fields])
