@@ -224,9 +224,7 @@ def _refuse_inside_registry_transaction() -> None:
 
 def _create(session: BackgroundSession, kind: str, message: str = "") -> None:
     try:
-        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-            session.save(using=app_settings.REGISTRY_ALIAS, force_insert=True)
-            SessionEvent.objects.create(session=session, kind=kind, message=message)
+        BackgroundSession.objects.add(session, kind, message)
     except DatabaseError as e:
         if isinstance(e, IntegrityError):
             raise

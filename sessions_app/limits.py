@@ -8,7 +8,7 @@ PostgreSQL, the write lock (``BEGIN IMMEDIATE``) on SQLite.
 
 from contextlib import contextmanager
 
-from django.db import connections, transaction
+from django.db import connections
 
 from .conf import app_settings
 from .exceptions import SessionStartError
@@ -24,10 +24,9 @@ def limits_set() -> bool:
 
 @contextmanager
 def start_lock(alias: str):
-    """An atomic block on ``alias`` that, when limits are set, no other start can run beside."""
+    """When limits are set, an atomic block on ``alias`` that no other start can run beside; else nothing."""
     if not limits_set():
-        with transaction.atomic(using=alias):
-            yield
+        yield  # the start's one insert is its own transaction
         return
     with write_atomic(alias):
         conn = connections[alias]

@@ -79,6 +79,16 @@ class BackgroundSessionQuerySet(models.QuerySet):
     def _event(self, session_id: int, kind: str, message: str = "") -> None:
         statements.insert(self.db, SessionEvent, session_id=session_id, **self._event_values(kind, message))
 
+    def add(self, session: "BackgroundSession", kind: str, message: str = "") -> "BackgroundSession":
+        """Insert a new session and its first event (``kind``) in one commit; on PostgreSQL in one statement."""
+        if statements.can_chain(self.db):
+            statements.insert_and_insert(self.db, session, SessionEvent, "session", self._event_values(kind, message))
+            return session
+        with transaction.atomic(using=self.db):
+            session.save(using=self.db, force_insert=True)
+            self._event(session.pk, kind, message)
+        return session
+
     def claim(self, session_id: int, worker: str) -> "BackgroundSession | None":
         """Mark a queued session running on ``worker``; return it, or ``None`` if it was not queued.
 

@@ -130,3 +130,30 @@ def _instance(connection, alias: str, model, fields, row):
     if converters:
         row = next(compiler.apply_converters([row], converters))
     return model.from_db(alias, [f.attname for f in fields], row)
+
+
+def insert_and_insert(alias: str, instance, child, link: str, child_values: dict) -> int:
+    """Insert ``instance`` (a new row) and a ``child`` row pointing to it, in one statement; return its id.
+
+    Only where ``can_chain(alias)``. The instance's values are taken as ``save()``
+    would take them (``pre_save``); its primary key is set.
+    """
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    meta = instance._meta
+    values = {f.attname: f.pre_save(instance, True) for f in meta.concrete_fields if f is not meta.pk}
+    columns, params = _names(connection, type(instance), values)
+    child_columns, child_params = _names(connection, child, child_values)
+    pk = qn(meta.pk.column)
+    sql = (
+        f"WITH added AS (INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(params))}) RETURNING {pk}), "
+        f"linked AS (INSERT INTO {qn(child._meta.db_table)} ({qn(child._meta.get_field(link).column)}, "
+        f"{', '.join(child_columns)}) SELECT {pk}, {', '.join(['%s'] * len(child_params))} FROM added) "
+        f"SELECT {pk} FROM added"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + child_params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, alias
+    return instance.pk
