@@ -85,7 +85,7 @@ class BackgroundSessionQuerySet(models.QuerySet):
             statements.insert_and_insert(self.db, session, SessionEvent, "session", self._event_values(kind, message))
             return session
         with transaction.atomic(using=self.db):
-            session.save(using=self.db, force_insert=True)
+            statements.insert_instance(self.db, session)
             self._event(session.pk, kind, message)
         return session
 

@@ -38,6 +38,27 @@ def insert(alias: str, model, **values) -> None:
         cursor.execute(sql, params)
 
 
+def _new_values(instance) -> dict:
+    """A new instance's column values as ``save()`` would take them (``pre_save``), its primary key aside."""
+    meta = instance._meta
+    return {f.attname: f.pre_save(instance, True) for f in meta.concrete_fields if f is not meta.pk}
+
+
+def insert_instance(alias: str, instance) -> None:
+    """Insert ``instance`` as a new row and set its primary key; ``save(force_insert=True)`` where no row id is told."""
+    connection = connections[alias]
+    if connection.vendor != "sqlite":
+        instance.save(using=alias, force_insert=True)
+        return
+    columns, params = _names(connection, type(instance), _new_values(instance))
+    table = connection.ops.quote_name(instance._meta.db_table)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(params))})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        instance.pk = cursor.lastrowid
+    instance._state.adding, instance._state.db = False, alias
+
+
 def update(alias: str, model, where: dict, **values) -> int:
     """``UPDATE`` the rows of ``model`` matching ``where`` (equalities) with ``values``; return how many."""
     connection = connections[alias]
@@ -141,8 +162,7 @@ def insert_and_insert(alias: str, instance, child, link: str, child_values: dict
     connection = connections[alias]
     qn = connection.ops.quote_name
     meta = instance._meta
-    values = {f.attname: f.pre_save(instance, True) for f in meta.concrete_fields if f is not meta.pk}
-    columns, params = _names(connection, type(instance), values)
+    columns, params = _names(connection, type(instance), _new_values(instance))
     child_columns, child_params = _names(connection, child, child_values)
     pk = qn(meta.pk.column)
     sql = (
