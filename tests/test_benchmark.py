@@ -84,7 +84,7 @@ def test_benchmark_command_measures_all_kinds_peers_and_a_populated_registry(tmp
     if data["databases"] == "postgresql":
         assert summary["tasks_db"]["commits_per_task"]["median"] > 0
         assert summary["tasks_backend"]["commits_per_task"]["median"] > 0
-    assert data["commit_rate_per_s"] > 0 and data["writes_per_session"]["insert"] == 5
+    assert data["commit_rate_per_s"] > 0 and data["writes_per_session"]["insert"] == 4
     assert set(data["peers"]) == {"tasks_db", "tasks_backend"}
     assert "db_worker" in data["peers"]["tasks_db"]["command"]
     assert data["command"]["argv"][:2] == ["manage.py", "benchmark_sessions"]
