@@ -123,7 +123,7 @@ class BackgroundSessionQuerySet(models.QuerySet):
         and finishing it deletes none. Two clusters never take the same row:
         the update re-checks that the row is still untaken.
         """
-        untaken = self.filter(status=Status.QUEUED, fetched_by="")
+        untaken = self.filter(status=Status.QUEUED, fetched_by="", mode=Mode.BACKGROUND)  # inline ones run here
         ids = list(untaken.order_by("id").values_list("id", flat=True)[:limit])
         if not ids:
             return []

@@ -162,10 +162,11 @@ def waiting() -> int:
     if uses_orm_broker():
         from django_q.models import OrmQ
 
-        from .models import BackgroundSession, Status
+        from .models import BackgroundSession, Mode, Status
 
-        untaken = BackgroundSession.objects.filter(status=Status.QUEUED, fetched_by="").count()
-        return untaken + OrmQ.objects.using(app_settings.REGISTRY_ALIAS).filter(lock__lte=timezone.now()).count()
+        untaken = BackgroundSession.objects.filter(status=Status.QUEUED, fetched_by="", mode=Mode.BACKGROUND)
+        rows = OrmQ.objects.using(app_settings.REGISTRY_ALIAS).filter(key=b.list_key, lock__lte=timezone.now())
+        return untaken.count() + rows.count()
     return b.queue_size()
 
 

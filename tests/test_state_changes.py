@@ -87,11 +87,13 @@ def test_each_queued_session_is_taken_once_and_only_while_it_waits():
     started = [start_session("No-op", company="CRONUS") for _ in range(5)]
     cancelled = start_session("No-op", company="CRONUS")
     request_stop(cancelled.id)
+    # An inline (debug) session is queued for the instant before its own thread claims it.
+    inline = sessions.create(codeunit_id=90007, codeunit_name="No-op", company="CRONUS", mode="inline")
     first = sessions.take(3, "cluster-a")
     second = sessions.take(10, "cluster-b")
     assert [i for i, _ in first] == [s.id for s in started[:3]]
     assert [i for i, _ in second] == [s.id for s in started[3:]]  # never the cancelled one, never one taken
-    assert sessions.take(10, "cluster-c") == []
+    assert sessions.take(10, "cluster-c") == [] and sessions.get(pk=inline.id).fetched_by == ""
     assert dict(first)[started[0].id] == started[0].task_id
     rows = dict(sessions.filter(pk__in=[s.id for s in started]).values_list("id", "fetched_by"))
     assert rows == {s.id: "cluster-a" if i < 3 else "cluster-b" for i, s in enumerate(started)}
