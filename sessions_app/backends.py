@@ -112,7 +112,7 @@ def run_task(rec, session):
     if rec.backend != task.backend or rec.queue_name != task.queue_name:
         task = task.using(backend=rec.backend, queue_name=rec.queue_name)
     backend = task.get_backend()
-    result = backend.get_result(backend.result_id_of(session.id))
+    result = backend.result_of(session._session)
     task_started.send(type(backend), task_result=result)
     if task.takes_context:
         return task.call(TaskContext(task_result=result), *rec.args, **rec.kwargs)
@@ -163,10 +163,24 @@ class SessionsBackend(BaseTaskBackend):
             session = api.start_session(
                 codeunit_id(), company=self.company, params=params, timeout=self.timeout, on_commit=self.on_commit
             )
-            result_id = self.result_id_of(session.id)
+            result = self.result_of(session)
+            task_enqueued.send(type(self), task_result=result)
+            return result
         result = self.get_result(result_id)
         task_enqueued.send(type(self), task_result=result)
         return result
+
+    def result_of(self, session: BackgroundSession):
+        """The task result ``session`` belongs to; from the row in hand while it is its task's only attempt.
+
+        A session that re-runs none and was started by no scheduled task is the
+        first attempt, and no later one exists while it is new or running: the
+        registry need not be read again (an enqueue and each run would otherwise
+        read it three times).
+        """
+        if session.rerun_of is None and not (session.origin or "").startswith("task:"):
+            return self._result(str(session.id), [session])
+        return self.get_result(self.result_id_of(session.id))
 
     @staticmethod
     def result_id_of(session_id: int) -> str:
@@ -202,7 +216,9 @@ class SessionsBackend(BaseTaskBackend):
         return attempts
 
     def get_result(self, result_id):
-        attempts = self._attempts(result_id)
+        return self._result(result_id, self._attempts(result_id))
+
+    def _result(self, result_id, attempts: list[BackgroundSession]):
         try:
             call = TaskCall.validate(attempts[0].params)
             task = _find_task(call.task)
