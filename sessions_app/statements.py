@@ -28,14 +28,18 @@ def _where(connection, model, where: dict) -> tuple[str, list]:
     return " AND ".join(f"{c} = %s" for c in columns), params
 
 
-def insert(alias: str, model, **values) -> None:
-    """``INSERT`` one row of ``model`` with ``values`` (field names), through ``alias``."""
+def insert(alias: str, model, **values) -> int | None:
+    """``INSERT`` one row of ``model`` with ``values`` (field names), through ``alias``.
+
+    Return the new row's id where the driver tells it (SQLite), else ``None``.
+    """
     connection = connections[alias]
     columns, params = _names(connection, model, values)
     table = connection.ops.quote_name(model._meta.db_table)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(params))})"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.lastrowid if connection.vendor == "sqlite" else None
 
 
 def _new_values(instance) -> dict:
@@ -50,12 +54,7 @@ def insert_instance(alias: str, instance) -> None:
     if connection.vendor != "sqlite":
         instance.save(using=alias, force_insert=True)
         return
-    columns, params = _names(connection, type(instance), _new_values(instance))
-    table = connection.ops.quote_name(instance._meta.db_table)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(params))})"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        instance.pk = cursor.lastrowid
+    instance.pk = insert(alias, type(instance), **_new_values(instance))
     instance._state.adding, instance._state.db = False, alias
 
 

@@ -174,23 +174,9 @@ class AddEntryForm(forms.Form):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
 
-# Where add_job's errors go: its own names for the form's fields.
+# Where add_job's errors go: the weekday flags to the weekdays field, every other entry field to itself.
 ENTRY_ERROR_FIELDS = {name: "weekdays" for name in JobQueueEntry.WEEKDAY_FIELDS} | {
-    name: name
-    for name in (
-        "description",
-        "category",
-        "timeout",
-        "earliest_start",
-        "expires_at",
-        "weekdays",
-        "starting_time",
-        "ending_time",
-        "minutes_between_runs",
-        "cron",
-        "max_attempts",
-        "rerun_delay",
-    )
+    name: name for _, names in AddEntryForm.SECTIONS for name in names if name not in ("codeunit", "ready")
 }
 
 
