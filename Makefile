@@ -1,7 +1,8 @@
 # make demo  - set up and run the demo (web + admin + worker) on SQLite, no server needed
 #              ADDR=host:port (default 127.0.0.1:8000), DEMO_ADMIN_PASSWORD=... (set the admin's password),
 #              DEMO_RESET_PASSWORD=1 (a new random one); otherwise an existing admin keeps its password
-# make test  - set up and run the whole test suite (databases and broker from the environment)
+# make test  - set up and run the whole test suite (databases and broker from the environment),
+#              TEST_WORKERS=N processes for the tests without a cluster (default 2)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -35,8 +36,12 @@ demo: setup
 	$(PY) manage.py load_demo --jobs$(if $(filter-out 0 no false,$(DEMO_RESET_PASSWORD)), --reset-password)
 	$(PY) manage.py rundemo $(ADDR)
 
+# The tests that need no qcluster and no browser run in parallel (pytest-xdist, TEST_WORKERS
+# processes, each on databases of its own); the cluster and browser tests then run one at a time.
+TEST_WORKERS ?= 2
 test: setup setup-browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not integration and not browser"
+	$(PY) -m pytest -m "integration or browser"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -31,6 +31,11 @@ def pytest_sessionstart(session):
     data_dir.mkdir(parents=True, exist_ok=True)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """Test database names are the working names (tests/settings.py names them per xdist worker too)."""
+
+
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

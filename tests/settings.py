@@ -10,6 +10,12 @@ from pathlib import Path
 
 _BASE = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SESSIONS_DATA_DIR", str(_BASE / "var" / "test"))
+# Under pytest-xdist each worker has databases of its own (SQLite files in a folder of its own,
+# PostgreSQL databases named for it), named here rather than by pytest-django so that the
+# manage.py processes a test starts (they inherit the worker's environment) open the same ones.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _XDIST_WORKER and Path(os.environ["SESSIONS_DATA_DIR"]).name != _XDIST_WORKER:
+    os.environ["SESSIONS_DATA_DIR"] = str(Path(os.environ["SESSIONS_DATA_DIR"]) / _XDIST_WORKER)
 # A worker blocked behind a caller's write lock gives up after this many seconds.
 os.environ.setdefault("SQLITE_TIMEOUT", "5")
 os.environ.setdefault("SESSIONS_DEMO_SLEEP", "0.2")
@@ -20,9 +26,13 @@ from project.settings import DATABASES, INSTALLED_APPS  # noqa: E402
 for _cfg in DATABASES.values():
     if _cfg["ENGINE"] != "django.db.backends.sqlite3" and not str(_cfg["NAME"]).startswith("test_"):
         _cfg["NAME"] = f"test_{_cfg['NAME']}"
+        if _XDIST_WORKER:
+            _cfg["NAME"] = f"{_cfg['NAME']}_{_XDIST_WORKER}"
     _cfg["TEST"] = {"NAME": _cfg["NAME"]}
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+if _XDIST_WORKER:
+    Q_CLUSTER = {**Q_CLUSTER, "name": f"{Q_CLUSTER['name']}-{_XDIST_WORKER}"}  # noqa: F405  (a Redis list each)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Sessions whose task died with a killed cluster are queued again this soon.
