@@ -21,12 +21,12 @@ E010       a codeunit id registered twice (under two names)
 E011       a codeunit name registered twice (under two ids)
 E012       ``SESSIONS_MAX_TIMEOUT`` / ``SESSIONS_DEFAULT_TIMEOUT`` not timedeltas, or default > max
 E013       ``django_q`` missing from ``INSTALLED_APPS``
-W001       ``Q_CLUSTER["retry"]`` not longer than ``SESSIONS_MAX_TIMEOUT`` (redelivering brokers)
 W002       a broker that does not screen queued tasks (not ``GuardedORM`` / ``GuardedRedis``)
 W003       one function registered as two codeunits
 E014       ``django_htmx`` missing from ``INSTALLED_APPS`` (the pages load htmx through it)
 E015       ``CurrentCompanyMiddleware`` missing from ``MIDDLEWARE``, or before the authentication middleware
 W004       the ``current_company_context`` context processor missing (pages show no company)
+E016       django-q2's own ORM broker instead of ``GuardedORM`` (it never reads the queued sessions)
 =========  =====================================================================================
 """
 
@@ -42,7 +42,6 @@ from django.utils.module_loading import import_string
 
 TAG = "sessions_app"
 ROUTER = "sessions_app.companies.CompanyRouter"
-DJANGO_Q_RETRY_DEFAULT = 60  # django_q.conf.Conf.RETRY when Q_CLUSTER sets no "retry"
 
 
 # --- reading the settings without trusting them ----------------------------------------------
@@ -234,7 +233,7 @@ def check_registry_alias(app_configs=None, **kwargs):
     return errors
 
 
-# --- E008, E009, W001, W002: django-q2 ---------------------------------------------------------
+# --- E008, E009, E016, W002: django-q2 ---------------------------------------------------------
 
 
 def _broker_class(q: dict):
@@ -284,7 +283,7 @@ def check_django_q(app_configs=None, **kwargs):
         return errors  # its brokers cannot even be imported
 
     from django_q.brokers import Broker
-    from django_q.brokers.redis_broker import Redis
+    from django_q.brokers.orm import ORM
 
     from .brokers import GuardedORM, GuardedRedis
 
@@ -309,48 +308,27 @@ def check_django_q(app_configs=None, **kwargs):
                 id="sessions_app.E009",
             ),
         ]
-    if cls is None or not issubclass(cls, (GuardedORM, GuardedRedis)):
+    if cls is not None and issubclass(cls, ORM) and not issubclass(cls, GuardedORM):
+        errors.append(
+            Error(
+                f"The django-q2 broker is {cls.__module__}.{cls.__qualname__}: with the ORM broker a queued "
+                "session's registry row is its queue entry, and only sessions_app.brokers.GuardedORM reads "
+                "it; no session would ever run.",
+                hint=f'Set Q_CLUSTER["broker_class"] = {guarded!r} and Q_CLUSTER["orm"] = {registry!r}.',
+                id="sessions_app.E016",
+            )
+        )
+    elif cls is None or not issubclass(cls, (GuardedORM, GuardedRedis)):
         name = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else "a broker other than ORM or Redis"
         errors.append(
             CheckWarning(
                 f"The django-q2 broker is {name}: it hands workers any signed task, unchecked against "
                 "SESSIONS_ALLOWED_TASKS, and does not record which cluster took which sessions.",
-                hint=f'Set Q_CLUSTER["broker_class"] = {guarded!r}'
-                + (' and Q_CLUSTER["orm"] = ' + repr(registry) if "redis" not in q else "")
-                + ".",
+                hint=f'Set Q_CLUSTER["broker_class"] = {guarded!r}.',
                 id="sessions_app.W002",
             )
         )
-    if cls is not None and not issubclass(cls, Redis):
-        errors.extend(_retry_warnings(q))
     return errors
-
-
-def _retry_warnings(q: dict) -> list:
-    """A broker that redelivers (the ORM broker) must not do so while a session may still run.
-
-    The worker's claim refuses a second delivery of a running session, so it never runs twice, but
-    the redelivery occupies a worker and records a ``refused`` event on the session.
-    """
-    max_timeout = getattr(settings, "SESSIONS_MAX_TIMEOUT", timedelta(hours=24))
-    if not isinstance(max_timeout, timedelta):
-        return []  # E012
-    longest = max_timeout.total_seconds()
-    retry = q.get("retry", DJANGO_Q_RETRY_DEFAULT)
-    if isinstance(retry, (int, float)) and not isinstance(retry, bool) and retry > longest:
-        return []
-    said = f'Q_CLUSTER["retry"] is {retry!r}' if "retry" in q else f"Q_CLUSTER sets no retry (django-q2: {retry} s)"
-    return [
-        CheckWarning(
-            f"{said}, not longer than SESSIONS_MAX_TIMEOUT ({max_timeout}, {longest:g} s): django-q2 delivers "
-            "a session's task again while the session may still run (the worker's claim refuses that delivery, "
-            "but it takes a worker and records a 'refused' event).",
-            hint=f'Set Q_CLUSTER["retry"] = {int(longest) + 600} (SESSIONS_MAX_TIMEOUT in seconds plus a '
-            f'margin) and Q_CLUSTER["timeout"] = {int(longest) + 60} (django-q2 wants a timeout below retry), '
-            "or lower SESSIONS_MAX_TIMEOUT.",
-            id="sessions_app.W001",
-        )
-    ]
 
 
 # --- E012: timeouts ----------------------------------------------------------------------------

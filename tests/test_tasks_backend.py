@@ -224,6 +224,37 @@ def test_a_running_task_can_be_stopped_and_its_writes_roll_back(cluster):
 
 
 @pytest.mark.integration
+def test_a_task_shows_in_the_session_admin_and_a_stop_there_is_what_its_result_reports(cluster):
+    """The whole way a user sees it: Django's API enqueues, the admin lists and stops, the result says so."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.urls import reverse
+
+    admin_user = User.objects.create_superuser("boss", password="pw")
+    client = Client()
+    client.force_login(admin_user)
+    log_id = str(uuid.uuid4())
+    result = tasks.sleep_then_insert.using(backend="cronus_uk").enqueue(log_id, 60)
+    wait_until(lambda: (result.refresh(), result.status == TaskResultStatus.RUNNING)[1], WAIT, message="running")
+
+    listing = client.get(reverse("admin:sessions_app_backgroundsession_changelist"), {"q": "Django Task"})
+    change_url = reverse("admin:sessions_app_backgroundsession_change", args=[int(result.id)])
+    assert listing.status_code == 200 and f'href="{change_url}?' in listing.content.decode()
+    page = client.get(change_url).content.decode()
+    stop_url = reverse("admin:sessions_app_backgroundsession_stop", args=[int(result.id)])
+    assert f'action="{stop_url}"' in page and "CRONUS UK" in page
+
+    assert client.post(stop_url).status_code == 302
+    wait_until(lambda: (result.refresh(), result.is_finished)[1], WAIT, message="stopped")
+    assert result.status == TaskResultStatus.FAILED
+    assert [e.exception_class_path for e in result.errors] == ["sessions_app.exceptions.SessionStopped"]
+    assert task_backends["cronus_uk"].get_result(result.id).status == TaskResultStatus.FAILED
+    s = session_of(result)
+    assert (s.status, s.company, s.stopped_by) == (Status.STOPPED, "CRONUS UK", "boss")
+    assert not logs("company_cronus_uk", log_id).exists()
+
+
+@pytest.mark.integration
 def test_run_after_starts_the_task_when_it_is_due(cluster):
     with use_company("CRONUS"):
         result = tasks.add.using(run_after=timezone.now() + timedelta(seconds=1)).enqueue(20, 22)
