@@ -273,7 +273,7 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
         return format_html(
             '<b style="color:{}">{}</b>{}',
             colour,
-            obj.get_status_display(),
+            obj.status_label,  # as the web pages say it: "Waiting for the company database"
             "" if pct is None else f" {pct}%",
         )
 

@@ -6,6 +6,17 @@ from .access import companies_for
 from .conf import app_settings
 
 
+def timeout_field(help_text: str) -> forms.IntegerField:
+    """A timeout in seconds; built per form, not on a class, as its ceiling is a setting read when the form is made."""
+    return forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=int(app_settings.MAX_TIMEOUT.total_seconds()),
+        help_text=help_text,
+        label="Timeout (seconds)",
+    )
+
+
 class StartOptionsForm(forms.Form):
     """Where and how to run a session; the parameter record's own form goes beside it."""
 
@@ -18,14 +29,7 @@ class StartOptionsForm(forms.Form):
         self.fields["company"].choices = [(n, n) for n in names]
         if current_company is not None and current_company.name in names:
             self.fields["company"].initial = current_company.name
-        # Built here, not on the class: the ceiling is a setting, read when the form is made.
-        self.fields["timeout"] = forms.IntegerField(
-            required=False,
-            min_value=1,
-            max_value=int(app_settings.MAX_TIMEOUT.total_seconds()),
-            help_text="seconds (default: 12 hours)",
-            label="Timeout (seconds)",
-        )
+        self.fields["timeout"] = timeout_field("seconds (default: 12 hours)")
         self.order_fields(["company", "timeout", "debug"])
 
 
@@ -36,3 +40,8 @@ def record_form(codeunit, data=None, exclude=(), initial=None):
     for name in exclude:
         form.fields.pop(name, None)
     return form
+
+
+def given_values(form) -> dict:
+    """The values a valid record form was given: an empty field takes its default, a generated one is made per run."""
+    return {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}

@@ -23,7 +23,7 @@ from django.utils import timezone
 from demo.models import Customer
 from sessions_app import api
 from sessions_app.companies import use_company
-from sessions_app.models import BackgroundSession, CompanyAccess
+from sessions_app.models import WAITING_FOR_LOCK, BackgroundSession, CompanyAccess
 from sessions_app.scheduling import api as scheduling
 from sessions_app.scheduling.models import JobQueueEntry, ScheduledTask
 from tests import clock
@@ -281,6 +281,19 @@ def test_a_succeeded_sessions_page_shows_its_result_and_no_traceback(boss):
     assert fieldset_headings(page) == ["Outcome", "Timing", "Parameters", "Result", "Details"]
     assert '<pre class="sessions-json">' in page.split('id="fieldset-0-4-heading"')[1].split("</fieldset>")[0]
     assert "sessions-traceback" not in page.split("</style>")[-1]
+
+
+def test_a_session_waiting_for_its_company_database_says_so_in_the_list_and_on_its_page(boss):
+    s = api.start_session("No-op", company="CRONUS", user=boss)
+    BackgroundSession.objects.filter(pk=s.id).update(
+        status="running", started_at=timezone.now(), progress_message=WAITING_FOR_LOCK
+    )
+    client = client_for(boss)
+    status = '<b style="color:#0b5cad">Waiting for the company database</b>'
+    assert status in client.get(SESSIONS).content.decode()
+    assert status in client.get(session_page(s.id)).content.decode()
+    BackgroundSession.objects.filter(pk=s.id).update(progress_message="halfway")
+    assert '<b style="color:#0b5cad">Running</b>' in client.get(SESSIONS).content.decode()
 
 
 def test_the_stop_button_shows_while_the_session_is_active_and_stops_it_as_the_user():

@@ -232,7 +232,7 @@ def test_a_job_queue_entry_set_ready_in_the_admin_runs_and_its_page_shows_the_ou
     shot(admin, "job-queue-admin")
 
     # The page left open shows the run's outcome and the next run without a reload.
-    expect(row.locator(".last-outcome")).to_have_text("success", timeout=TIMEOUT_MS)
+    expect(row.locator(".last-outcome")).to_have_text("Success", timeout=TIMEOUT_MS)
     expect(row.locator(".job-status")).to_have_text("Ready")
     expect(row.locator(".next-run")).not_to_have_text("")
     shot(page, "job-queue")
@@ -279,7 +279,7 @@ def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluste
     row.locator(f"#job-{job.id}-run_now").click()
     expect(page.locator(".messagelist")).to_contain_text("Started The Works in 1 session")
     # The page shows the run's outcome without a reload; run by hand, the entry stays on hold.
-    expect(row.locator(".last-outcome")).to_have_text("success", timeout=TIMEOUT_MS)
+    expect(row.locator(".last-outcome")).to_have_text("Success", timeout=TIMEOUT_MS)
     expect(row.locator(".job-status")).to_have_text("On hold")
     job.refresh_from_db()
     session = BackgroundSession.objects.get(pk=job.session_id)
@@ -288,3 +288,28 @@ def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluste
     with use_company("CRONUS"):
         assert Customer.objects.order_by("no").first().address == "C-7 V-9"
     shot(page, "job-queue-ran")
+
+
+def test_add_a_job_queue_entry_in_the_admin_with_the_codeunits_parameter_card(operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.scheduling.models import JobQueueEntry
+
+    sign_in(page, "/sessions/jobs/")
+    page.goto("/admin/sessions_scheduling/jobqueueentry/add/")
+    expect(page.locator("#entry-company")).to_have_text("CRONUS")
+    expect(page.locator("#job-params-card")).to_have_attribute("data-codeunit", "50100")
+    # Choosing a codeunit brings its card, the same one the job queue page fetches.
+    page.select_option("#id_codeunit", "90007")
+    expect(page.locator("#job-params-card")).to_contain_text("This codeunit takes no parameters.")
+    page.select_option("#id_codeunit", "90001")
+    expect(page.locator("#job-params-card")).to_have_attribute("data-codeunit", "90001")
+    expect(page.locator("#id_p-log_id")).to_have_attribute("placeholder", "a new value for each run when left empty")
+    page.fill("#id_description", "Rows from the admin")
+    page.fill("#id_p-result", "from the admin")
+    shot(page, "job-queue-admin-add")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    job = JobQueueEntry.objects.get()
+    assert (job.company, job.codeunit_name, job.status) == ("CRONUS", "Insert Row", "on_hold")
+    assert job.params == {"result": "from the admin"}  # no log_id: each run makes its own

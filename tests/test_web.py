@@ -532,6 +532,17 @@ def test_admin_rerun_with_edited_parameters(clerk):
     assert again.params["result"] == "second" and again.status == "queued"
 
 
+def test_admin_rerun_with_edited_parameters_does_not_offer_the_generated_guid_again(clerk):
+    s = run_codeunit("Insert Row", company="CRONUS", params={"result": "first"})
+    client = client_for(clerk)
+    url = reverse("admin:sessions_app_backgroundsession_changelist")
+    html = client.post(url, {"action": "rerun_edited", "_selected_action": [s.id]}).content.decode()
+    assert 'name="p-log_id"' in html and s.params["log_id"] not in html  # the first run's row has it
+    client.post(url, {"action": "rerun_edited", "_selected_action": [s.id], "apply": "1", "p-result": "first"})
+    again = BackgroundSession.objects.exclude(pk=s.id).get()
+    assert again.params["log_id"] and again.params["log_id"] != s.params["log_id"]
+
+
 def test_company_scoped_admin_is_hidden_without_a_company(outsider):
     client = client_for(outsider)
     assert client.get(reverse("admin:demo_customer_changelist")).status_code == 403

@@ -8,8 +8,6 @@ goes through the API's conditional updates, never a plain ``save()`` of a row
 the dispatcher may be moving at the same time.
 """
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, F, Value, When
@@ -32,9 +30,12 @@ from sessions_app.admin import (
 from sessions_app.codeunits import registry
 from sessions_app.conf import app_settings
 from sessions_app.exceptions import RecordValidationError, SessionError
+from sessions_app.forms import given_values, record_form
+from sessions_app.templatetags.sessions_format import pretty_json
 
 from . import api
 from .models import JobQueueEntry, JobQueueLogEntry, JobStatus, ScheduledTask
+from .views import chosen_codeunit, codeunit_choices, fetches_card, outcome_label
 
 COLOURS = {
     **STATUS_COLOURS,
@@ -78,8 +79,16 @@ class CompanyListAdmin(CompanyScopedAdmin):
         return super().changelist_view(request, {**WIDE_LIST, **(extra_context or {})})
 
 
-def _pretty(value) -> str:
-    return json.dumps(value, indent=2, default=str)
+class CodeunitAndStatus:
+    """The codeunit and coloured status columns every row of the scheduler shows alike."""
+
+    @admin.display(description="Codeunit", ordering="codeunit_id")
+    def codeunit(self, obj):
+        return f"{obj.codeunit_id} {obj.codeunit_name}"
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        return coloured(obj)
 
 
 # django-q2's own schedules would run any dotted path, which the guarded brokers refuse:
@@ -92,7 +101,7 @@ if admin.site.is_registered(Schedule):
 
 
 @admin.register(ScheduledTask)
-class ScheduledTaskAdmin(CompanyListAdmin):
+class ScheduledTaskAdmin(CodeunitAndStatus, CompanyListAdmin):
     """The current company's scheduled tasks, like its job queue entries: switch company to see another's."""
 
     list_display = (
@@ -146,10 +155,6 @@ class ScheduledTaskAdmin(CompanyListAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="Codeunit", ordering="codeunit_id")
-    def codeunit(self, obj):
-        return f"{obj.codeunit_id} {obj.codeunit_name}"
-
     @admin.display(description="Not before", ordering="not_before")
     def not_before_display(self, obj):
         return _when(obj.not_before)
@@ -161,10 +166,6 @@ class ScheduledTaskAdmin(CompanyListAdmin):
     @admin.display(description="Failure codeunit")
     def failure_codeunit(self, obj):
         return f"{obj.failure_codeunit_id} {obj.failure_codeunit_name}" if obj.failure_codeunit_id else ""
-
-    @admin.display(description="Status", ordering="status")
-    def coloured_status(self, obj):
-        return coloured(obj)
 
     @admin.display(description="Session")
     def session(self, obj):
@@ -180,7 +181,7 @@ class ScheduledTaskAdmin(CompanyListAdmin):
 
     @admin.display(description="Parameters")
     def parameters(self, obj):
-        return format_html("<pre>{}</pre>", _pretty(obj.params))
+        return format_html("<pre>{}</pre>", pretty_json(obj.params))
 
     @admin.display(description="Traceback")
     def formatted_traceback(self, obj):
@@ -224,27 +225,20 @@ class ScheduledTaskAdmin(CompanyListAdmin):
 # Job queue entries.
 
 
-def _codeunit_choices():
-    return [(cu.id, str(cu)) for cu in registry.all()]
-
-
 class JobQueueEntryForm(forms.ModelForm):
-    """An entry's settings: a registered codeunit, its parameters as JSON checked by its record, a schedule."""
+    """An entry's settings and schedule; its parameters are the chosen codeunit's card, as on the job queue page.
 
-    codeunit = forms.TypedChoiceField(coerce=int, choices=_codeunit_choices)
-    params = forms.JSONField(
-        required=False,
-        initial=dict,
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 60}),
-        help_text='the parameter record as JSON, e.g. {"seconds": 2}',
-    )
+    The card is the codeunit's generated record form (``params_form``), checked by its record and stored
+    with only the values given: a generated one (a new GUID) is left out, so each run makes its own.
+    """
+
+    codeunit = forms.TypedChoiceField(coerce=int, choices=codeunit_choices)
 
     class Meta:
         model = JobQueueEntry
         fields = (
             "description",
             "codeunit",
-            "params",
             "category",
             "timeout",
             "earliest_start",
@@ -260,8 +254,16 @@ class JobQueueEntryForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and "codeunit" in self.fields:
+        if self.instance.pk:
             self.fields["codeunit"].initial = self.instance.codeunit_id
+        else:  # the first codeunit shows selected: its card shows with it
+            self.fields["codeunit"].initial = next((cu.id for cu in registry.all()), None)
+        fetches_card(self.fields["codeunit"])
+        self.chosen = chosen_codeunit(self["codeunit"].value())
+        self.params_form = None
+        if self.chosen is not None:
+            stored = self.instance.params if self.chosen.id == self.instance.codeunit_id else None
+            self.params_form = record_form(self.chosen, self.data if self.is_bound else None, initial=stored)
 
     def clean_category(self):
         return self.cleaned_data["category"].strip().upper()  # as api.add_job stores it
@@ -276,28 +278,34 @@ class JobQueueEntryForm(forms.ModelForm):
         data = super().clean()
         if self.instance.pk and self.instance.status == JobStatus.IN_PROCESS:
             raise forms.ValidationError("The entry is in process; wait for it to finish.")
-        if data.get("codeunit") is None:
+        if data.get("codeunit") is None or self.params_form is None:
             return data
-        cu = registry.get(data["codeunit"])
+        cu, params = self.chosen, self.params_form
         self.instance.codeunit_id, self.instance.codeunit_name = cu.id, cu.name
-        if "params" in data:
+        if params.is_valid():
             try:
-                data["params"] = cu.params.validate(data["params"]).to_json()
+                self.instance.params = cu.params.validate(given_values(params)).to_json(generated=False)
             except RecordValidationError as e:
-                self.add_error(
-                    "params",
-                    [" ".join(m) if f == "__all__" else f"{f}: {' '.join(m)}" for f, m in e.errors.items()],
-                )
+                for name, errors in e.errors.items():
+                    params.add_error(name if name in params.fields else None, errors)
+        if params.errors:
+            self.add_error(None, f"Check the parameters of {cu.id} {cu.name} below.")
         return data
 
 
 # What saving a change may write: the form's model fields and the codeunit it names.
-EDITABLE_FIELDS = (*(f for f in JobQueueEntryForm.Meta.fields if f != "codeunit"), "codeunit_id", "codeunit_name")
+EDITABLE_FIELDS = (
+    *(f for f in JobQueueEntryForm.Meta.fields if f != "codeunit"),
+    "codeunit_id",
+    "codeunit_name",
+    "params",
+)
 
 
 @admin.register(JobQueueEntry)
-class JobQueueEntryAdmin(CompanyListAdmin):
+class JobQueueEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
     form = JobQueueEntryForm
+    change_form_template = "admin/sessions_scheduling/jobqueueentry/change_form.html"
     list_display = (
         "id",
         "description",
@@ -312,7 +320,7 @@ class JobQueueEntryAdmin(CompanyListAdmin):
     list_filter = ("status", "category")
     search_fields = ("description", "codeunit_name")
     fieldsets = [
-        (None, {"fields": ("description", "codeunit", "params", "category", "timeout")}),
+        (None, {"fields": ("description", "codeunit", "category", "timeout")}),
         (
             "Schedule",
             {
@@ -341,6 +349,7 @@ class JobQueueEntryAdmin(CompanyListAdmin):
                 "last_outcome",
                 "last_finished_at",
                 "error_message",
+                "stored_params",
                 "recent_runs",
             )
         },
@@ -356,12 +365,18 @@ class JobQueueEntryAdmin(CompanyListAdmin):
         "last_outcome",
         "last_finished_at",
         "error_message",
+        "stored_params",
         "recent_runs",
     )
     actions = ["set_ready", "set_on_hold", "run_now", "run_now_inline", "show_error", "restart"]
 
     def get_fieldsets(self, request, obj=None):
         return self.fieldsets if obj is None else [*self.fieldsets, self.status_fieldset]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The admin shows and adds the current company's entries only: say which.
+        context["entry_company"] = obj.company if obj is not None else request.company.name
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_delete_permission(self, request, obj=None):
         in_process = obj is not None and obj.status == JobStatus.IN_PROCESS
@@ -395,14 +410,6 @@ class JobQueueEntryAdmin(CompanyListAdmin):
                 request, f"Entry {obj.id} is on hold now: set it ready to plan its next run.", messages.WARNING
             )
 
-    @admin.display(description="Codeunit", ordering="codeunit_id")
-    def codeunit(self, obj):
-        return f"{obj.codeunit_id} {obj.codeunit_name}"
-
-    @admin.display(description="Status", ordering="status")
-    def coloured_status(self, obj):
-        return coloured(obj)
-
     @admin.display(description="Status", ordering="status")
     def status_and_attempts(self, obj):
         if not obj.attempts:
@@ -432,7 +439,7 @@ class JobQueueEntryAdmin(CompanyListAdmin):
             return session_link(obj.session_id)
         colour = COLOURS.get(obj.last_outcome, "#555")
         return format_html(
-            '{} <span style="color:{}">{}</span>', session_link(obj.session_id), colour, obj.last_outcome.capitalize()
+            '{} <span style="color:{}">{}</span>', session_link(obj.session_id), colour, outcome_label(obj.last_outcome)
         )
 
     @admin.display(description="Recurrence")
@@ -442,6 +449,10 @@ class JobQueueEntryAdmin(CompanyListAdmin):
     @admin.display(description="Last session")
     def last_session(self, obj):
         return session_link(obj.session_id) if obj.session_id else ""
+
+    @admin.display(description="Stored parameters")
+    def stored_params(self, obj):
+        return format_html("<pre>{}</pre>", pretty_json(obj.params))
 
     @admin.display(description="Latest runs")
     def recent_runs(self, obj):
@@ -544,7 +555,7 @@ class JobQueueEntryAdmin(CompanyListAdmin):
 
 
 @admin.register(JobQueueLogEntry)
-class JobQueueLogEntryAdmin(CompanyListAdmin):
+class JobQueueLogEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
     list_display = (
         "id",
         "job",
@@ -587,14 +598,6 @@ class JobQueueLogEntryAdmin(CompanyListAdmin):
             return what
         url = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[obj.entry_id])
         return format_html('<a href="{}">{} {}</a>', url, obj.entry_id, what)
-
-    @admin.display(description="Codeunit", ordering="codeunit_id")
-    def codeunit(self, obj):
-        return f"{obj.codeunit_id} {obj.codeunit_name}"
-
-    @admin.display(description="Status", ordering="status")
-    def coloured_status(self, obj):
-        return coloured(obj)
 
     @admin.display(description="Error")
     def error(self, obj):

@@ -24,12 +24,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sessions_app.access import can_access
 from sessions_app.admin import started_messages
 from sessions_app.codeunits import registry
-from sessions_app.conf import app_settings
 from sessions_app.exceptions import SessionError, SessionStartError, UnknownCodeunit
-from sessions_app.forms import record_form
+from sessions_app.forms import given_values, record_form, timeout_field
 
 from . import api
-from .models import ACTIVE_TASK_STATUSES, JobQueueEntry, JobStatus, ScheduledTask
+from .models import ACTIVE_TASK_STATUSES, JobLogStatus, JobQueueEntry, JobStatus, ScheduledTask
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES
 
 MAX_ENTRIES = 500
@@ -83,6 +82,11 @@ ENTRY_ACTIONS = {
 }
 
 
+def outcome_label(value: str) -> str:
+    """A last outcome as people read it ("Success"), as the log of runs says it, not its stored value."""
+    return dict(JobLogStatus.choices).get(value, value.capitalize())
+
+
 def actions_for(entry: JobQueueEntry) -> list[tuple[str, str]]:
     """The actions (name, label) offered for ``entry`` in its status; none while it is in process."""
     return [(name, action.label) for name, action in ENTRY_ACTIONS.items() if entry.status in action.applies_to]
@@ -91,15 +95,27 @@ def actions_for(entry: JobQueueEntry) -> list[tuple[str, str]]:
 # The add form.
 
 
-def _codeunit_choices():
+def codeunit_choices():
     return [(cu.id, str(cu)) for cu in registry.all()]
+
+
+def fetches_card(field) -> None:
+    """Make choosing a codeunit in ``field`` fetch its parameter card: the page's add form and the admin's share it."""
+    field.widget.attrs.update(
+        {
+            "hx-get": reverse("sessions_scheduling:job_params"),
+            "hx-target": "#job-params",
+            "hx-trigger": "change",
+            "hx-swap": "innerHTML",
+        }
+    )
 
 
 class AddEntryForm(forms.Form):
     """A new entry's settings: the arguments ``api.add_job`` takes, except the parameters (the card beside it)."""
 
     company = forms.CharField(widget=forms.HiddenInput)  # the company the page showed: the entry goes there
-    codeunit = forms.TypedChoiceField(coerce=int, choices=_codeunit_choices)
+    codeunit = forms.TypedChoiceField(coerce=int, choices=codeunit_choices)
     description = forms.CharField(max_length=250, required=False)
     category = forms.CharField(max_length=20, required=False, help_text="entries of one category run one at a time")
     ready = forms.BooleanField(
@@ -152,23 +168,8 @@ class AddEntryForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Built here, not on the class: the ceiling is a setting, read when the form is made.
-        self.fields["timeout"] = forms.IntegerField(
-            required=False,
-            min_value=1,
-            max_value=int(app_settings.MAX_TIMEOUT.total_seconds()),
-            label="Timeout (seconds)",
-            help_text="of each run (default: 12 hours)",
-        )
-        # Choosing a codeunit fetches its parameter card.
-        self.fields["codeunit"].widget.attrs.update(
-            {
-                "hx-get": reverse("sessions_scheduling:job_params"),
-                "hx-target": "#job-params",
-                "hx-trigger": "change",
-                "hx-swap": "innerHTML",
-            }
-        )
+        self.fields["timeout"] = timeout_field("of each run (default: 12 hours)")
+        fetches_card(self.fields["codeunit"])
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
@@ -180,12 +181,17 @@ ENTRY_ERROR_FIELDS = {name: "weekdays" for name in JobQueueEntry.WEEKDAY_FIELDS}
 }
 
 
-def _chosen_codeunit(value):
+def chosen_codeunit(value):
     """The registered codeunit ``value`` names (an id, from a form or a query string), or None."""
     try:
         return registry.get(int(value))
     except (TypeError, ValueError, UnknownCodeunit):
         return None
+
+
+def _may_edit(user) -> bool:
+    """May add or change entries: either form shows parameter cards."""
+    return user.has_perm(ADD_PERM) or user.has_perm(CHANGE_PERM)
 
 
 def _may_add(user) -> bool:
@@ -214,6 +220,7 @@ def _page(request, company, add_form=None, params=None, status=200):
         entries = list(JobQueueEntry.objects.filter(company=company.name).order_by("id")[:MAX_ENTRIES])
         for e in entries:
             e.actions = actions_for(e) if context["may_change"] else []
+            e.outcome_label = outcome_label(e.last_outcome)
         context["entries"] = entries
     if company is not None and may_see_tasks:
         tasks = ScheduledTask.objects.filter(company=company.name)
@@ -224,10 +231,10 @@ def _page(request, company, add_form=None, params=None, status=200):
         ]
     if company is not None and context["may_add"]:
         if add_form is None:
-            cu = _chosen_codeunit(request.GET.get("codeunit")) or next(iter(registry.all()), None)
+            cu = chosen_codeunit(request.GET.get("codeunit")) or next(iter(registry.all()), None)
             add_form = AddEntryForm(initial={"company": company.name, "codeunit": cu.id if cu else None})
             params = record_form(cu) if cu is not None else None
-        context.update(add_form=add_form, params=params, cu=_chosen_codeunit(add_form["codeunit"].value()))
+        context.update(add_form=add_form, params=params, cu=chosen_codeunit(add_form["codeunit"].value()))
     return render(request, "sessions_app/jobs.html", context, status=status)
 
 
@@ -245,10 +252,10 @@ def jobs(request):
 @login_required
 @require_GET
 def job_params(request):
-    """The parameter card of the codeunit chosen in the add form: its record's form, as on its start page."""
-    if not _may_add(request.user):
-        raise PermissionDenied("You may not add job queue entries.")
-    cu = _chosen_codeunit(request.GET.get("codeunit"))
+    """The parameter card of the codeunit chosen in an entry's form (the page's, the admin's), as on its start page."""
+    if not _may_edit(request.user):
+        raise PermissionDenied("You may not add or change job queue entries.")
+    cu = chosen_codeunit(request.GET.get("codeunit"))
     if cu is None:
         raise Http404("No such codeunit.")
     return render(request, "sessions_app/_job_params.html", {"cu": cu, "params": record_form(cu)})
@@ -265,7 +272,7 @@ def add_entry(request):
     if company is None:
         raise PermissionDenied("You may not work in any company.")
     form = AddEntryForm(request.POST)
-    cu = _chosen_codeunit(request.POST.get("codeunit"))
+    cu = chosen_codeunit(request.POST.get("codeunit"))
     params = record_form(cu, request.POST) if cu is not None else None
     form_ok = form.is_valid()
     params_ok = params is not None and params.is_valid()
@@ -285,9 +292,7 @@ def add_entry(request):
             entry = api.add_job(
                 cu,
                 company=company.name,
-                # Only what the user gave: a field left empty takes its default, and one with a
-                # generated default (a new GUID) is not stored, so each run makes its own.
-                params={k: v for k, v in params.cleaned_data.items() if v not in (None, "")},
+                params=given_values(params),
                 description=data["description"],
                 ready=data["ready"],
                 earliest_start=data["earliest_start"],
