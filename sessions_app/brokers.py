@@ -12,12 +12,14 @@ of a cluster that died, never those merely waiting in a long queue.
 """
 
 import logging
+import time
 
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 
 from .conf import app_settings
+from .pace import Pace
 
 logger = logging.getLogger("sessions_app")
 
@@ -91,19 +93,35 @@ class GuardedORM(_Screening, ORM):
     Sessions come first, built from their registry rows (``queue.take_sessions``);
     plain tasks (``async_task``, ``SESSIONS_ALLOWED_TASKS``) come from django-q2's
     own queue table, looked at in each round, without its idle pause when
-    sessions were found.
+    sessions were found. Once nothing has come for ``SESSIONS_IDLE_AFTER``
+    seconds, it asks one question for both every ``SESSIONS_IDLE_POLL`` seconds.
     """
 
     label = "orm"
+
+    @property
+    def pace(self) -> Pace:
+        # Made on first use: django-q2 pickles a broker without its other attributes.
+        if "_pace" not in self.__dict__:
+            self._pace = Pace()
+        return self._pace
 
     def dequeue(self):
         from django_q.conf import Conf
 
         from . import queue
 
+        if self.pace.quiet() and not queue.anything_waiting(self.list_key):
+            queue.cluster_beat()
+            time.sleep(app_settings.IDLE_POLL)
+            return None
         sessions = queue.take_sessions(Conf.BULK)
         if not sessions:
-            return super().dequeue()  # django-q2's queue table; it pauses for the poll interval when empty
+            tasks = super().dequeue()  # django-q2's queue table; it pauses for the poll interval when empty
+            if tasks:
+                self.pace.worked()
+            return tasks
+        self.pace.worked()
         queue.cluster_beat()
         if self.get_connection().filter(key=self.list_key, lock__lt=timezone.now()).exists():
             sessions += super().dequeue() or []

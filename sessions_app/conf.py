@@ -115,33 +115,14 @@ class AppSettings:
         return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
 
     @property
-    def CLOCK(self) -> str:
-        """Dotted path of the scheduler's clock, a callable returning an aware datetime (a setting, never input)."""
-        return self._get("CLOCK", "django.utils.timezone.now")
+    def IDLE_AFTER(self) -> float:
+        """Seconds without work after which a cluster's pollers look at their idle pace (``IDLE_POLL``)."""
+        return float(self._get("IDLE_AFTER", 10.0))
 
     @property
-    def SCHEDULER_INTERVAL(self) -> float:
-        """Longest sleep, in seconds, between the dispatcher's looks for due tasks and job queue entries."""
-        return float(self._get("SCHEDULER_INTERVAL", 1.0))
-
-    @property
-    def TASK_MAX_RETRIES(self) -> int:
-        """How many times a scheduled task that failed with a retriable error is tried again."""
-        return int(self._get("TASK_MAX_RETRIES", 3))
-
-    @property
-    def TASK_RETRY_DELAY(self) -> timedelta:
-        """The delay before a task's first retry; it doubles with each further retry."""
-        return self._get("TASK_RETRY_DELAY", timedelta(seconds=30))
-
-    @property
-    def TASK_RETRY_DELAY_MAX(self) -> timedelta:
-        return self._get("TASK_RETRY_DELAY_MAX", timedelta(minutes=30))
-
-    @property
-    def DISPATCH_RECOVER_AFTER(self) -> timedelta:
-        """A task or entry claimed this long ago whose session was never written is started again."""
-        return self._get("DISPATCH_RECOVER_AFTER", timedelta(seconds=30))
+    def IDLE_POLL(self) -> float:
+        """Seconds between an idle ORM broker's looks (one query for sessions and plain tasks together)."""
+        return float(self._get("IDLE_POLL", 2.0))
 
 
 app_settings = AppSettings()

@@ -27,6 +27,7 @@ from .companies import all_companies, get_company
 from .conf import app_settings
 from .exceptions import SessionStartError, UnknownCodeunit, UnknownCompany
 from .models import BackgroundSession, Mode, SessionEvent, Status
+from .pace import Pace
 
 logger = logging.getLogger("sessions_app")
 
@@ -313,9 +314,10 @@ def run_once(prune_now: bool = False) -> dict:
     Every check looks at active sessions only: when there are none, one query
     says so and the pass ends there, so an idle cluster stays quiet.
     """
-    done = {"settled": [], "pending": [], "abandoned": 0, "requeued": [], "pruned": 0}
+    done = {"active": False, "settled": [], "pending": [], "abandoned": 0, "requeued": [], "pruned": 0}
     if BackgroundSession.objects.active().exists():
         done.update(
+            active=True,
             settled=settle_running(),
             pending=resolve_pending(),
             abandoned=cancel_abandoned(),
@@ -333,10 +335,12 @@ class MaintenanceThread(threading.Thread):
     def __init__(self):
         super().__init__(name="sessions-maintenance", daemon=True)
         self.last_prune = 0.0
+        self.pace = Pace()
 
     def run(self):
         first = True
         while True:
+            interval = app_settings.MAINTENANCE_INTERVAL
             # The first pass comes at once in every new worker: one spawned to replace a worker that
             # died settles that worker's session now. After it, only the cluster's leader looks.
             try:
@@ -344,14 +348,16 @@ class MaintenanceThread(threading.Thread):
                     settle_running()
                 elif leader.leadership().held():
                     prune_now = time.monotonic() - self.last_prune >= PRUNE_EVERY
-                    run_once(prune_now=prune_now)
+                    if run_once(prune_now=prune_now)["active"]:
+                        self.pace.worked()
                     if prune_now:
                         self.last_prune = time.monotonic()
             except Exception:
                 logger.exception("sessions maintenance failed; trying again")
                 connections.close_all()
             first = False
-            time.sleep(app_settings.MAINTENANCE_INTERVAL)
+            # With no active session there is nothing to settle: an idle cluster looks half as often.
+            time.sleep(self.pace.wait(interval, 2 * interval))
 
 
 _thread: MaintenanceThread | None = None

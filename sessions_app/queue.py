@@ -100,6 +100,17 @@ def take_sessions(limit: int) -> list[tuple[None, bytes]]:
     return [(None, package(session_id, task_id)) for session_id, task_id in taken]
 
 
+def anything_waiting(list_key: str) -> bool:
+    """For the ORM broker: is an untaken session or a plain task waiting? One query for both."""
+    from django_q.models import OrmQ
+
+    from .models import BackgroundSession, Mode, Status
+
+    untaken = BackgroundSession.objects.filter(status=Status.QUEUED, fetched_by="", mode=Mode.BACKGROUND)
+    rows = OrmQ.objects.using(app_settings.REGISTRY_ALIAS).filter(key=list_key, lock__lt=timezone.now())
+    return bool(untaken.order_by().values_list("pk").union(rows.order_by().values_list("pk"), all=True)[:1])
+
+
 def push(payload: bytes) -> None:
     """Put a signed package on the broker's own queue. Raise on any broker failure."""
     b = broker()
@@ -111,7 +122,7 @@ def push(payload: bytes) -> None:
         b.enqueue(payload)
 
 
-BEAT_EVERY = 5.0  # seconds between a cluster's beats
+BEAT_EVERY = 15.0  # seconds between a cluster's beats (maintenance.CLUSTER_DEAD_AFTER is four of them)
 _last_beat = 0.0
 
 

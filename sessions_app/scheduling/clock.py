@@ -12,8 +12,9 @@ from functools import lru_cache
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from sessions_app.conf import app_settings
 from sessions_app.exceptions import SessionStartError
+
+from .conf import app_settings
 
 
 @lru_cache(maxsize=4)

@@ -16,10 +16,11 @@ from datetime import timedelta
 from django.db import connections
 from django.db.models import Q
 
-from sessions_app.conf import app_settings
 from sessions_app.leader import leadership
+from sessions_app.pace import Pace
 
 from . import clock, jobqueue, tasks
+from .conf import app_settings
 from .models import JobQueueEntry, JobStatus, ScheduledTask, TaskStatus
 
 logger = logging.getLogger("sessions_app")
@@ -67,14 +68,17 @@ def seconds_to_next() -> float:
 class DispatcherThread(threading.Thread):
     def __init__(self):
         super().__init__(name="sessions-dispatcher", daemon=True)
+        self.pace = Pace()
 
     def run(self):
         while True:
-            wait = app_settings.SCHEDULER_INTERVAL
+            # Once nothing has run or fallen due for a while, a look comes every SCHEDULER_IDLE_INTERVAL.
+            wait = self.pace.wait(app_settings.SCHEDULER_INTERVAL, app_settings.SCHEDULER_IDLE_INTERVAL)
             try:
                 # One dispatcher per cluster (another worker takes over when it dies), and a full
                 # pass only when something runs or falls due before the next look.
                 if leadership().held() and has_work(clock.now() + timedelta(seconds=wait)):
+                    self.pace.worked()
                     run_once()
                     wait = seconds_to_next()
             except Exception:

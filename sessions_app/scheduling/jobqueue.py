@@ -18,12 +18,12 @@ from django.utils import timezone
 
 from sessions_app import api
 from sessions_app.access import can_access, load_user
-from sessions_app.conf import app_settings
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, Status
 from sessions_app.transactions import write_atomic
 
 from . import clock
+from .conf import app_settings
 from .exceptions import JobQueueError
 from .models import JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus
 from .recurrence import parse_weekdays

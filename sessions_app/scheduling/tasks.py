@@ -18,12 +18,12 @@ from django.utils import timezone
 from sessions_app import api
 from sessions_app.access import can_access, load_user
 from sessions_app.codeunits import registry
-from sessions_app.conf import app_settings
 from sessions_app.exceptions import RecordValidationError, SessionStartError, UnknownCodeunit
 from sessions_app.models import BackgroundSession, Status
 from sessions_app.records import NoParameters
 
 from . import clock
+from .conf import app_settings
 from .exceptions import TaskNotFound
 from .models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
