@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -7,3 +9,10 @@ class BenchConfig(AppConfig):
     name = "bench"
     label = "bench"
     verbose_name = "Benchmark"
+
+    def ready(self):
+        folder = os.environ.get("BENCH_STATEMENT_LOG")
+        if folder:
+            from . import statement_log
+
+            statement_log.install(folder)

@@ -4,7 +4,7 @@ A poller (the ORM broker's queue reader, the checks, the dispatcher) calls
 ``worked()`` when a look found something, and sleeps ``wait(busy, idle)``
 between looks: ``busy`` until ``IDLE_AFTER`` seconds pass without work, then
 ``idle``. A steady stream of sessions keeps its latency; an idle cluster makes
-about one query a second in all (docs/guarantees.md has the figures).
+under one query a second in all (README: Configuration; `manage.py idle_queries` measures it).
 """
 
 import time

@@ -65,9 +65,9 @@ Q_CLUSTER = {
     "name": "shop",
     "workers": 2,
     "orm": "registry",  # django-q2's queue lives in the registry database
-    "broker_class": "sessions_app.brokers.GuardedORM",  # workers run registered codeunits only
+    "broker_class": "sessions_app.brokers.GuardedORM",  # reads queued sessions; runs registered codeunits only
     "timeout": 12 * 3600 + 60,  # django-q2 warns unless timeout is set and retry is longer
-    "retry": 24 * 3600 + 600,  # longer than SESSIONS_MAX_TIMEOUT (24 h): a running session is never redelivered
+    "retry": 24 * 3600 + 600,  # plain async_task calls only: a session is taken once, never redelivered
 }
 
 LOGIN_URL = "sessions_app:login"  # the app's own sign-in page, for users who are not staff too
@@ -260,6 +260,14 @@ def _build_wheel(tmp: Path) -> Path:
         assert f"sessions_app/templates/{template}" in names, f"{template} is not in the wheel"
     assert "sessions_app/scheduling/templates/sessions_app/jobs.html" in names
     return wheel
+
+
+def test_the_readme_gives_the_settings_urls_model_and_codeunit_this_test_tries():
+    """README's "Add it to your project" is what the test below runs: a change to one must reach the other."""
+    readme = (REPO / "README.md").read_text()
+    for name, text in {"settings": SETTINGS_ADDITIONS, "urls": URLS, "models": MODELS, "codeunits": CODEUNITS}.items():
+        body = text.strip().split("\n", 2)[-1] if name == "settings" else text.strip()
+        assert body in readme, f"README.md no longer shows the {name} this test installs"
 
 
 @pytest.mark.integration
