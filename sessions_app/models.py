@@ -21,6 +21,19 @@ class CompanyModel(models.Model):
         abstract = True
 
 
+def registry_user_field():
+    """A registry row's user: it lives in the control database, maybe another file or server, so no
+    database constraint (and the row keeps the name for display)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+
 class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     """Written, waiting for the caller's transaction to commit (``on_commit=True``)."""
@@ -134,6 +147,11 @@ class BackgroundSessionQuerySet(models.QuerySet):
             mine = self.filter(pk__in=ids, status=Status.QUEUED, fetched_by=cluster, fetched_at=now)
             return list(mine.order_by("id").values_list("id", "task_id"))
 
+    def mark_taken(self, session_ids: list[int], cluster: str) -> int:
+        """Note that ``cluster`` took these queued sessions from Redis: only a dead cluster's are queued again."""
+        queued = self.filter(pk__in=session_ids, status=Status.QUEUED)
+        return queued.update(fetched_by=cluster, fetched_at=timezone.now())
+
     def finish(self, session_id: int, status: str, *, message: str = "", from_status=None, **fields) -> bool:
         """Move a running session (or one in ``from_status``) to the finished ``status`` with ``fields``.
 
@@ -217,16 +235,7 @@ class BackgroundSession(models.Model):
     codeunit_name = models.CharField(max_length=30)
     company = models.CharField(max_length=100, db_index=True)
     params = models.JSONField(default=dict, blank=True)
-    # The user lives in the control database, maybe another file or server:
-    # no database constraint, and the name is kept for display.
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    user = registry_user_field()
     username = models.CharField(max_length=150, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.BACKGROUND)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

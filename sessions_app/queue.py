@@ -133,14 +133,11 @@ def cluster_name() -> str:
 
 def note_fetched(session_ids: list[int]) -> None:
     """Record that this cluster took these sessions' tasks from the broker. Never raises."""
-    from .models import BackgroundSession, Status
+    from .models import BackgroundSession
 
-    now = timezone.now()
     try:
         if session_ids:
-            BackgroundSession.objects.filter(pk__in=session_ids, status=Status.QUEUED).update(
-                fetched_by=cluster_name(), fetched_at=now
-            )
+            BackgroundSession.objects.mark_taken(session_ids, cluster_name())
     except Exception:
         logger.exception("could not record the sessions this cluster took: %s", session_ids)
     cluster_beat()

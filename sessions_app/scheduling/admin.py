@@ -354,19 +354,9 @@ class JobQueueEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
             )
         },
     )
-    readonly_fields = (
-        "company",
-        "coloured_status",
-        "recurrence",
-        "username",
-        "attempts",
-        "run_count",
-        "last_session",
-        "last_outcome",
-        "last_finished_at",
-        "error_message",
-        "stored_params",
-        "recent_runs",
+    # What the status fieldset shows is read only (a pair on one line is two fields).
+    readonly_fields = tuple(
+        name for f in status_fieldset[1]["fields"] for name in (f if isinstance(f, tuple) else (f,))
     )
     actions = ["set_ready", "set_on_hold", "run_now", "run_now_inline", "show_error", "restart"]
 

@@ -5,26 +5,13 @@ Their tables keep the names they had when they lived in ``sessions_app``.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from sessions_app.models import RegistryManager
+from sessions_app.models import RegistryManager, registry_user_field
 
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid, describe_weekdays
-
-
-def _user_field():
-    # The user lives in the control database: no database constraint (see BackgroundSession.user).
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
 
 
 class TaskStatus(models.TextChoices):
@@ -54,7 +41,7 @@ class ScheduledTask(models.Model):
     failure_codeunit_name = models.CharField(max_length=30, blank=True)
     company = models.CharField(max_length=100, db_index=True)
     params = models.JSONField(default=dict, blank=True)
-    user = _user_field()
+    user = registry_user_field()
     username = models.CharField(max_length=150, blank=True)
     timeout = models.DurationField(default=timedelta(hours=12))
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.READY)
@@ -155,7 +142,7 @@ class JobQueueEntry(models.Model):
     category = models.CharField(
         max_length=20, blank=True, db_index=True, help_text="entries of one category run one at a time"
     )
-    user = _user_field()
+    user = registry_user_field()
     username = models.CharField(max_length=150, blank=True, help_text="who set it ready; its sessions run as them")
     run_count = models.PositiveIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)

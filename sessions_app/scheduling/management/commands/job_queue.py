@@ -5,15 +5,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from sessions_app import api as sessions
-from sessions_app.companies import get_company
-from sessions_app.exceptions import SessionStartError, UnknownCompany
+from sessions_app.exceptions import SessionStartError
 from sessions_app.management.commands._base import (
     FAILED_STATUSES,
-    SessionsCommand,
     add_param_argument,
     bad_input,
     collect_params,
-    company_hint,
     could_not,
     id_hint,
     int_between,
@@ -23,7 +20,7 @@ from sessions_app.management.commands._base import (
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import JobQueueError
-from sessions_app.scheduling.management.commands._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling.management.commands._scheduling import ListingCommand, first_line, parse_when, when
 from sessions_app.scheduling.models import JobQueueEntry, JobStatus
 
 
@@ -34,18 +31,16 @@ def parse_time(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a time of day (HH:MM)") from None
 
 
-class Command(SessionsCommand):
+class Command(ListingCommand):
     help = (
         "The job queue: list entries (the default), add one, set it ready, on hold, restart it or run it now. "
         "Exit 1: the entry is in process, its category is busy, or (run --debug/--wait) the run failed; "
         "2: bad input, or an unknown entry, codeunit, company or user (nothing was changed)."
     )
 
-    def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=SubcommandParser)
-        # `job_queue --company X` is `job_queue list --company X`: the options live on both parsers.
-        self._list_arguments(parser, None)
-        self._list_arguments(actions.add_parser("list", help="job queue entries (default)"), argparse.SUPPRESS)
+    list_help = "job queue entries (default)"
+
+    def add_actions(self, actions):
 
         add = actions.add_parser("add", help="add an entry; print its id")
         add.add_argument("codeunit", help="codeunit id or name")
@@ -80,23 +75,14 @@ class Command(SessionsCommand):
         run.add_argument("--debug", action="store_true", help="run inline in this process and print the outcome")
         run.add_argument("--wait", action="store_true", help="wait for the background run and print the outcome")
 
-    @staticmethod
-    def _list_arguments(parser, default):
+    def list_arguments(self, parser, default):
         parser.add_argument("--company", default=default, help="company name, in any case")
         parser.add_argument("--status", choices=JobStatus.values, default=default)
         parser.add_argument("--json", action="store_true", default=default or False)
 
-    def handle(self, *args, **options):
-        action = options.get("action") or "list"
-        getattr(self, f"handle_{action}")(options)
-
     def handle_list(self, options):
         entries = JobQueueEntry.objects.all()
-        if options["company"]:
-            try:
-                entries = entries.filter(company=get_company(options["company"]).name)
-            except UnknownCompany as e:
-                raise bad_input(str(e) + company_hint(options["company"])) from e
+        entries = self.in_company(entries, options["company"])
         if options["status"]:
             entries = entries.filter(status=options["status"])
         entries = list(entries)

@@ -1,13 +1,8 @@
-import argparse
-
-from sessions_app.companies import get_company
-from sessions_app.exceptions import SessionStartError, UnknownCompany
+from sessions_app.exceptions import SessionStartError
 from sessions_app.management.commands._base import (
-    SessionsCommand,
     add_param_argument,
     bad_input,
     collect_params,
-    company_hint,
     could_not,
     default_company,
     id_hint,
@@ -17,22 +12,20 @@ from sessions_app.management.commands._base import (
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import TaskNotFound
-from sessions_app.scheduling.management.commands._scheduling import SubcommandParser, first_line, parse_when, when
+from sessions_app.scheduling.management.commands._scheduling import ListingCommand, first_line, parse_when, when
 from sessions_app.scheduling.models import ACTIVE_TASK_STATUSES, ScheduledTask, TaskStatus
 
 
-class Command(SessionsCommand):
+class Command(ListingCommand):
     help = (
         "The task scheduler: list tasks (the default), create, set ready or cancel one. "
         "Exit 1: the task has already started or finished; 2: bad input, or an unknown task, codeunit or company "
         "(nothing was changed)."
     )
 
-    def add_arguments(self, parser):
-        actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=SubcommandParser)
-        # `tasks --company X` is `tasks list --company X`: the options live on both parsers.
-        self._list_arguments(parser, None)
-        self._list_arguments(actions.add_parser("list", help="tasks that still exist (default)"), argparse.SUPPRESS)
+    list_help = "tasks that still exist (default)"
+
+    def add_actions(self, actions):
 
         cancel = actions.add_parser("cancel", help="cancel a task; a running one's session is stopped")
         cancel.add_argument("id", help="task id")
@@ -51,27 +44,18 @@ class Command(SessionsCommand):
         create.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
         create.add_argument("--json", action="store_true", help="print JSON")
 
-    @staticmethod
-    def _list_arguments(parser, default):
+    def list_arguments(self, parser, default):
         parser.add_argument("--company", default=default, help="company name, in any case")
         parser.add_argument("--status", choices=TaskStatus.values, default=default)
         parser.add_argument("--all", action="store_true", default=default or False, help="finished tasks too")
         parser.add_argument("--limit", type=positive_int, default=default or 20)
         parser.add_argument("--json", action="store_true", default=default or False)
 
-    def handle(self, *args, **options):
-        action = options.get("action") or "list"
-        getattr(self, f"handle_{action}")(options)
-
     def handle_list(self, options):
         tasks = ScheduledTask.objects.all()
         if not (options["all"] or options["status"]):
             tasks = tasks.filter(status__in=ACTIVE_TASK_STATUSES)
-        if options["company"]:
-            try:
-                tasks = tasks.filter(company=get_company(options["company"]).name)
-            except UnknownCompany as e:
-                raise bad_input(str(e) + company_hint(options["company"])) from e
+        tasks = self.in_company(tasks, options["company"])
         if options["status"]:
             tasks = tasks.filter(status=options["status"])
         tasks = list(tasks[: options["limit"]])
