@@ -167,6 +167,11 @@ def main(argv=None) -> int:
                 page.click("#add-job-button")
                 expect(page.locator(".messagelist")).to_contain_text("Added entry")
             shots.take(page, "job-queue")
+
+            # The admin's add form of a job queue entry: the chosen codeunit's parameter card and its company.
+            page.goto("/admin/sessions_scheduling/jobqueueentry/add/?codeunit=50100")
+            expect(page.locator("#job-params-card")).to_have_attribute("data-codeunit", "50100")
+            shots.take(page, "admin-job-queue-add")
         finally:
             if long_id is not None:  # stop the long session: the demo is left as it was, but for the rest
                 page.goto(f"/sessions/{long_id}/")
