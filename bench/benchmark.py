@@ -98,12 +98,18 @@ def _r(value):
 
 
 class Cluster(Processes):
-    """A qcluster subprocess for the benchmark, with django-q2's default result saving."""
+    """A qcluster subprocess for the benchmark, with django-q2's default result saving.
+
+    It keeps its brisk pace between rounds (``SESSIONS_IDLE_AFTER``: an hour), as the peers' workers poll
+    at one pace: a round measures throughput, not the first look after a quiet spell (at most
+    ``SESSIONS_IDLE_POLL`` seconds, README: Configuration).
+    """
 
     name = "qcluster"
 
     def __init__(self, workers: int, broker: str, log_path: Path):
         env = {"Q_WORKERS": str(workers), "SESSIONS_BROKER": broker, "Q_SAVE_LIMIT": "250"}
+        env["SESSIONS_IDLE_AFTER"] = "3600"
         super().__init__([manage("qcluster")], log_path, env=env)
 
 

@@ -85,6 +85,8 @@ LOGIN_URL = "sessions_app:login"
 SESSIONS_DEBUG = os.environ.get("SESSIONS_DEBUG", "0") == "1"
 SESSIONS_BROKER = os.environ.get("SESSIONS_BROKER", "orm")  # "orm" or "redis"
 SESSIONS_DEMO_SLEEP = float(os.environ.get("SESSIONS_DEMO_SLEEP", "3"))
+# Seconds without work before the cluster looks at its idle pace (the benchmark's cluster never does).
+SESSIONS_IDLE_AFTER = float(os.environ.get("SESSIONS_IDLE_AFTER", "10"))
 # The benchmark's bare django-q2 baseline is the only plain task this project lets a worker run.
 SESSIONS_ALLOWED_TASKS = ("sessions_app.runner.execute", "bench.benchmark.noop")
 
