@@ -21,7 +21,7 @@ from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
 from .exceptions import SessionError, SessionStartError, UnknownCodeunit
-from .forms import record_form
+from .forms import given_values, record_form
 from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
 from .templatetags.sessions_format import duration, pretty_json
 
@@ -514,7 +514,7 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
         }
         form = record_form(cu, request.POST if "apply" in request.POST else None, initial=initial)
         if "apply" in request.POST and form.is_valid():
-            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+            params = given_values(form)
             try:
                 again = api.rerun_session(session.id, user=request.user, params=params)
             except SessionStartError as e:

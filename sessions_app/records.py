@@ -59,11 +59,18 @@ class Field:
         return self.default() if callable(self.default) else self.default
 
     def formfield(self) -> forms.Field:
+        """The form field; a default shows as its placeholder, so an empty field stores nothing and takes it.
+
+        A check box or a choice cannot be empty: there the default is the initial value.
+        """
         field = self.make_formfield(required=self.required, label=self.label or None, help_text=self.help_text)
-        if self.default is not _MISSING and not callable(self.default):
-            field.initial = self.default
-        elif callable(self.default):
+        if callable(self.default):
             field.widget.attrs.setdefault("placeholder", "a new value for each run when left empty")
+        elif self.default is not _MISSING:
+            if isinstance(field.widget, (forms.CheckboxInput, forms.Select)):
+                field.initial = self.default
+            elif self.default not in (None, ""):
+                field.widget.attrs.setdefault("placeholder", f"{self.to_json(self.default)} when left empty")
         return field
 
     def make_formfield(self, **kwargs) -> forms.Field:  # pragma: no cover - abstract

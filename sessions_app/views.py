@@ -20,7 +20,7 @@ from . import api, origins
 from .access import can_access, visible_company_filter
 from .codeunits import registry
 from .exceptions import SessionStartError, UnknownCodeunit
-from .forms import StartOptionsForm, record_form
+from .forms import StartOptionsForm, given_values, record_form
 from .middleware import SESSION_KEY
 from .models import ACTIVE_STATUSES, BackgroundSession, SessionEvent, Status
 
@@ -215,7 +215,7 @@ def codeunit_start(request, codeunit_id: int):
                 session = api.start_session(
                     cu,
                     company=options.cleaned_data["company"],
-                    params={k: v for k, v in params.cleaned_data.items() if v not in (None, "")},
+                    params=given_values(params),
                     timeout=options.cleaned_data["timeout"],
                     debug=options.cleaned_data["debug"],
                     user=request.user,

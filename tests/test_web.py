@@ -118,6 +118,19 @@ def test_the_start_form_is_generated_from_the_parameter_record(clerk):
     assert '<option value="CRONUS"' in html and "CRONUS UK" not in html  # only the user's companies
 
 
+def test_defaults_show_as_placeholders_and_an_empty_field_takes_its_default(clerk):
+    """A default is a placeholder, not a value typed for the user; left empty, the record's default applies."""
+    client = client_for(clerk)
+    html = client.get(reverse("sessions_app:start", args=[90008])).content.decode()
+    count = re.search(r'<input[^>]*name="p-count"[^>]*>', html).group(0)
+    assert 'placeholder="0 when left empty"' in count and "value=" not in count
+    form = {"company": "CRONUS", "p-code": "A1", "p-due": "2026-01-02", "p-ref": "", "p-text": "", "p-count": ""}
+    response = client.post(reverse("sessions_app:start", args=[90008]), {**form, "p-amount": "2.50"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    s = BackgroundSession.objects.get()
+    assert (s.params["count"], s.params["text"], s.params["amount"]) == (0, "", "2.50")
+
+
 def test_starting_from_the_form_runs_the_session_as_the_user(clerk):
     response = client_for(clerk).post(reverse("sessions_app:start", args=[50100]), works_form(timeout="60"))
     s = BackgroundSession.objects.get()
