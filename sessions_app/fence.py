@@ -9,7 +9,10 @@ a ``void`` row under the same key (``void``): once that succeeds, the
 session's transaction can never commit, because its own insert would break
 the unique key. While the session's transaction is still alive, the ``void``
 insert waits on it (its lock on the key on PostgreSQL, its write lock on
-SQLite) and gives up after a short wait: alive means not lost.
+SQLite) and gives up after a short wait: alive means not lost. On SQLite the
+write lock may be any writer's, and a transaction lives and commits inside
+its own process: when that process is known to be gone, its session is void
+whoever holds the lock (``holder_gone``).
 
 The same two rows answer "did the caller commit?" for ``on_commit=True``
 (stage ``start``), written in the caller's own transaction.
@@ -23,6 +26,7 @@ from django.utils import timezone
 
 from . import statements
 from .models import SessionFence
+from .transactions import atomic_in_turn, is_lock_wait
 
 logger = logging.getLogger("sessions_app")
 
@@ -64,12 +68,18 @@ def read(alias: str, session_uuid, stage: str) -> Verdict | None:
     return None if row is None else Verdict(row["outcome"], row["result"], row["at"])
 
 
-def void(alias: str, session_uuid, stage: str) -> Verdict:
+def void(alias: str, session_uuid, stage: str, *, holder_gone: bool = False) -> Verdict:
     """Make sure the session's transaction on ``alias`` can never commit, unless it already has.
 
     Return ``VOID`` (it never will commit), ``COMMITTED`` (it had; with its
-    result) or ``BUSY`` (its transaction is still open). Must be called
+    result) or ``BUSY`` (its transaction may still be open). Must be called
     outside any transaction on ``alias``.
+
+    ``holder_gone``: the process that ran the transaction no longer exists. On
+    SQLite nothing can then commit for it, so another writer's lock decides
+    nothing: ``VOID`` (the row itself goes in at a later look, or never, which
+    is the same). A PostgreSQL server may still be committing what a dead
+    client sent last, so there the row must go in.
     """
     conn = connections[alias]
     if conn.in_atomic_block:
@@ -87,9 +97,12 @@ def void(alias: str, session_uuid, stage: str) -> Verdict:
         existing = read(alias, session_uuid, stage)
         return existing if existing is not None else Verdict(BUSY)
     except OperationalError as e:
-        if _is_lock_wait(e):
-            return Verdict(BUSY)
-        raise
+        if not is_lock_wait(e):
+            raise
+        if holder_gone and conn.vendor == "sqlite":
+            logger.info("session %s: its process is gone; %s's write lock is another writer's", session_uuid, alias)
+            return Verdict(VOID)
+        return Verdict(BUSY)
     return Verdict(VOID)
 
 
@@ -118,13 +131,20 @@ class _short_lock_wait:
         return False
 
 
-def _is_lock_wait(error: BaseException) -> bool:
-    cause = error.__cause__ or error
-    if getattr(cause, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
-        return True
-    return "database is locked" in str(error).lower()
+PRUNE_BATCH = 1000
 
 
 def prune(alias: str, before) -> int:
-    """Delete fence rows older than ``before`` on ``alias``; return how many."""
-    return _fences(alias).filter(at__lt=before).delete()[0]
+    """Delete fence rows older than ``before`` on ``alias``; return how many.
+
+    In batches, each waiting its turn for the write lock as a session does, so
+    that neither side fails for the other on SQLite.
+    """
+    total = 0
+    while True:
+        with atomic_in_turn(alias):
+            ids = list(_fences(alias).filter(at__lt=before).values_list("id", flat=True)[:PRUNE_BATCH])
+            if ids:
+                total += _fences(alias).filter(id__in=ids).delete()[0]
+        if len(ids) < PRUNE_BATCH:
+            return total

@@ -26,7 +26,7 @@ from .conf import app_settings
 from .context import SessionContext, _running
 from .exceptions import ResultRefused, SessionError, SessionFenced, SessionStopped
 from .models import BackgroundSession, SessionEvent, Status
-from .transactions import write_atomic
+from .transactions import atomic_in_turn
 from .watch import CODEUNIT, COMMITTING, IDLE, watched
 
 logger = logging.getLogger("sessions_app")
@@ -136,11 +136,11 @@ def _run_and_commit(cu, record, context: SessionContext, job):
     return through the commit, so the watcher cannot end the process in between.
     """
     # Until the gate is taken a stop may end the process: in the codeunit, and also
-    # while SQLite's BEGIN IMMEDIATE waits for the company's write lock.
+    # while it waits for the company's write lock (SQLite). An inline session gives up waiting instead.
     job.phase = CODEUNIT
     holding_gate = False
     try:
-        with write_atomic(context.alias):
+        with atomic_in_turn(context.alias, give_up=None if job.may_exit else context.check_stop):
             job.began()
             value = cu.func(record, context)
             job.gate.acquire()

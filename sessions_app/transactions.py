@@ -1,8 +1,35 @@
-"""``write_atomic``: an atomic block that takes the write lock when it begins."""
+"""Transactions that take the write lock when they begin, and what waiting for a lock looks like.
 
-from contextlib import contextmanager
+How long a writer waits, and in what order, differs by database; the
+differences live here (and the line itself in ``turns.py``).
+"""
 
-from django.db import connections, transaction
+from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
+
+from django.db import OperationalError, connections, transaction
+
+from . import turns
+
+
+def is_lock_wait(error: BaseException) -> bool:
+    """Did ``error`` come from waiting for a lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``)?"""
+    cause = error.__cause__ or error
+    if getattr(cause, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error).lower()
+
+
+@contextmanager
+def _immediate(conn):
+    """On SQLite, make the next ``BEGIN`` of ``conn`` a ``BEGIN IMMEDIATE``."""
+    conn.ensure_connection()
+    previous = conn.transaction_mode
+    conn.transaction_mode = "IMMEDIATE"
+    try:
+        yield
+    finally:
+        conn.transaction_mode = previous
 
 
 @contextmanager
@@ -19,11 +46,39 @@ def write_atomic(alias: str):
         with transaction.atomic(using=alias):
             yield
         return
-    conn.ensure_connection()
-    previous = conn.transaction_mode
-    conn.transaction_mode = "IMMEDIATE"
-    try:
+    with _immediate(conn), transaction.atomic(using=alias):
+        yield
+
+
+@contextmanager
+def atomic_in_turn(alias: str, *, give_up: Callable[[], None] | None = None):
+    """An atomic block that waits its turn for the write lock, as long as it takes: a session's transaction.
+
+    On PostgreSQL writers do not wait for each other to begin: a plain atomic
+    block. On SQLite one writer at a time holds the file: the session takes
+    its place in the company's line (``turns``), so sessions begin in the
+    order they came, then begins with ``BEGIN IMMEDIATE``, trying again for
+    as long as another writer (a web request, a command) keeps the lock.
+    ``give_up()`` is called between tries and raises to stop waiting; without
+    it the wait blocks (a worker's watcher ends the process instead).
+    """
+    conn = connections[alias]
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
         with transaction.atomic(using=alias):
             yield
-    finally:
-        conn.transaction_mode = previous
+        return
+    with ExitStack() as stack:
+        path = conn.settings_dict["NAME"]
+        if turns.available() and not conn.is_in_memory_db():
+            stack.enter_context(turns.place_in_line(f"{path}-sessions-line", give_up=give_up))
+        while True:
+            try:
+                with _immediate(conn):
+                    stack.enter_context(transaction.atomic(using=alias))
+                break
+            except OperationalError as e:
+                if not is_lock_wait(e):
+                    raise
+                if give_up is not None:
+                    give_up()
+        yield
