@@ -6,8 +6,10 @@ An enqueued task becomes a session of the codeunit "Django Task"
 (``SESSIONS_TASK_CODEUNIT_ID``, default 2000000100) whose parameters name the
 function and carry its arguments as JSON. So it has what every session has: its
 own transaction in one company, the registry row, the admin, stop, timeout,
-lost detection (a lost task runs again: its first attempt's writes never
-commit) and the log. ``TaskResult.id`` is the session's id.
+lost detection (a lost task runs once more: its first attempt's writes never
+commit) and the log. ``TaskResult.id`` is the session's id; its attempts are
+that session and the engine's re-run of it, never a re-run a user started
+(which is a task result of its own).
 
 ``OPTIONS``: ``COMPANY`` (default: the current company at enqueue time),
 ``TIMEOUT`` (seconds; default ``SESSIONS_DEFAULT_TIMEOUT``) and ``ON_COMMIT``
@@ -45,6 +47,7 @@ except ImportError:  # Django 5.2: the backport
 from . import api, deferral
 from .codeunits import registry
 from .models import BackgroundSession, Status
+from .origins import RERUN
 from .records import Json, ParameterRecord, Text
 
 BACKEND_PATH = "sessions_app.backends.SessionsBackend"
@@ -173,27 +176,23 @@ class SessionsBackend(BaseTaskBackend):
     def result_of(self, session: BackgroundSession):
         """The task result ``session`` belongs to; from the row in hand while it is its task's only attempt.
 
-        A session that re-runs none and was started by no scheduled task is the
-        first attempt, and no later one exists while it is new or running: the
-        registry need not be read again (an enqueue and each run would otherwise
-        read it three times).
+        A session started directly (no origin) is a first attempt, and no later
+        one exists while it is new or running: the registry need not be read
+        again (an enqueue and each run would otherwise read it three times).
         """
-        if session.rerun_of is None and not (session.origin or "").startswith("task:"):
+        if session.origin is None:
             return self._result(str(session.id), [session])
         return self.get_result(self.result_id_of(session.id))
 
     @staticmethod
     def result_id_of(session_id: int) -> str:
-        """The id of the task result a session belongs to: the first session it re-runs, or its scheduled task."""
-        registry = BackgroundSession.objects.all()
-        session = registry.get(pk=session_id)
-        if session.origin and session.origin.startswith("task:"):
-            return ":".join(session.origin.split(":")[:2])
-        while session.rerun_of is not None:
-            earlier = registry.filter(pk=session.rerun_of).first()
-            if earlier is None:
-                break
-            session = earlier
+        """The id of the task result a session belongs to: the session the engine re-ran, or its scheduled task."""
+        session = BackgroundSession.objects.get(pk=session_id)
+        kind, _, rest = (session.origin or "").partition(":")
+        if kind == "task":
+            return f"task:{rest.partition(':')[0]}"
+        if kind == RERUN and rest.isdecimal():
+            return rest  # the engine re-runs a lost session once: the first attempt is the one it names
         return str(session.id)
 
     def _attempts(self, result_id) -> list[BackgroundSession]:
@@ -208,12 +207,8 @@ class SessionsBackend(BaseTaskBackend):
         first = None if number is None else registry.filter(pk=number, codeunit_id=codeunit_id()).first()
         if first is None:
             raise TaskResultDoesNotExist(result_id)
-        attempts = [first]
-        while (
-            later := registry.filter(id__gt=attempts[-1].id, rerun_of=attempts[-1].id).order_by("id").first()
-        ) is not None:
-            attempts.append(later)
-        return attempts
+        again = registry.filter(id__gt=first.id, origin=f"{RERUN}:{first.id}").first()
+        return [first] if again is None else [first, again]
 
     def get_result(self, result_id):
         return self._result(result_id, self._attempts(result_id))

@@ -115,6 +115,11 @@ class AppSettings:
         return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
 
     @property
+    def RUN_DIR(self) -> str | None:
+        """A folder only this user can write, for the cluster's lock files (default: one in the temp folder)."""
+        return self._get("RUN_DIR", None)
+
+    @property
     def IDLE_AFTER(self) -> float:
         """Seconds without work after which a cluster's pollers look at their idle pace (``IDLE_POLL``)."""
         return float(self._get("IDLE_AFTER", 10.0))

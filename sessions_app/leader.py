@@ -15,11 +15,40 @@ on other hosts (or several on one host) each have their own leader.
 import fcntl
 import os
 import socket
+import stat
 import tempfile
 import time
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .conf import app_settings
+
+
+def run_dir() -> Path:
+    """The folder of the cluster's lock files: ``SESSIONS_RUN_DIR``, else one of this user's own in the temp folder.
+
+    Only this user may write there. A lock file in the shared temp folder
+    could be made first by another local user, who would then hold (or
+    deny) the lock and silence the cluster's checks. A folder that someone
+    else owns, or that others may write to, is refused with the reason.
+    """
+    path = app_settings.RUN_DIR or Path(tempfile.gettempdir()) / f"django-background-sessions-{os.getuid()}"
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as e:
+        raise ImproperlyConfigured(f"SESSIONS_RUN_DIR {str(path)!r} cannot be used: {e}") from e
+    if not stat.S_ISDIR(info.st_mode):  # a symbolic link too: it could point anywhere
+        raise ImproperlyConfigured(f"SESSIONS_RUN_DIR {str(path)!r} is not a folder.")
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ImproperlyConfigured(
+            f"SESSIONS_RUN_DIR {str(path)!r} is not private (owner uid {info.st_uid}, mode {info.st_mode & 0o777:o}): "
+            "another user could take the cluster's locks. Remove it, or set SESSIONS_RUN_DIR to a folder only "
+            "this user can write."
+        )
+    return path
 
 
 class Leadership:
@@ -27,7 +56,7 @@ class Leadership:
 
     def __init__(self, name: str | None = None):
         self.name = name or f"{socket.gethostname()}-{os.getppid()}"
-        self.path = Path(tempfile.gettempdir()) / f"sessions-cluster-{self.name}.lock"
+        self.path = run_dir() / f"cluster-{self.name}.lock"
         self._fd: int | None = None
 
     def held(self) -> bool:
@@ -37,7 +66,7 @@ class Leadership:
         looked for three check intervals and this process acts in its stead.
         """
         if self._fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -45,6 +74,22 @@ class Leadership:
                 return self._leader_is_stale()
             self._fd = fd
         os.utime(self.path)  # the leader's touch: it is alive and looking
+        return True
+
+    def due(self, what: str, every: float) -> bool:
+        """Is ``what`` due (last done by any leader of this cluster ``every`` seconds ago)? If so, note it done now.
+
+        The note is a file's time, so a worker that takes over the lead (its
+        predecessor died, or was recycled) does not start it again at once.
+        """
+        marker = self.path.with_suffix(f".{what}")
+        try:
+            if time.time() - os.stat(marker).st_mtime < every:
+                return False
+        except FileNotFoundError:
+            pass
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        os.utime(marker)
         return True
 
     def _leader_is_stale(self) -> bool:

@@ -6,7 +6,15 @@ one worker per cluster leads (``leader.py``) and checks every few seconds
 while it lives. Each new worker's first pass comes at once, so a worker
 spawned to replace one that died settles that worker's session within a second. Each step is decided by the company's
 fence and written as a conditional update, so several workers doing it at
-once is harmless.
+once is harmless. Pruning old rows waits for company databases that running
+sessions hold, so it runs in a thread of its own (``PruneThread``): it never
+delays the checks that settle and stop sessions.
+
+A lost session is run once more by the engine only when it was started
+directly (no ``origin``) and its codeunit asks for it (``rerun_lost``); a
+session that belongs to a layer above (a scheduled task's attempt, a job
+queue entry's run) is retried by that layer alone, and a re-run that is lost
+again ends its chain.
 """
 
 import contextlib
@@ -21,12 +29,13 @@ from datetime import timedelta
 from django.db import connections, transaction
 from django.utils import timezone
 
-from . import fence, leader, runner, signals
+from . import fence, leader, retry, runner, signals
 from .codeunits import registry
 from .companies import all_companies, get_company
 from .conf import app_settings
-from .exceptions import SessionStartError, UnknownCodeunit, UnknownCompany
+from .exceptions import UnknownCodeunit, UnknownCompany
 from .models import BackgroundSession, Mode, SessionEvent, Status
+from .origins import RERUN
 from .pace import Pace
 
 logger = logging.getLogger("sessions_app")
@@ -60,24 +69,26 @@ def settle_running() -> list[int]:
             dead = True
         if not dead and (s.heartbeat_at is None or s.heartbeat_at >= stale):
             continue
-        if settle(s) is not None:
+        if settle(s, holder_gone=dead) is not None:
             settled.append(s.id)
     return settled
 
 
-def settle(s: BackgroundSession) -> str | None:
+def settle(s: BackgroundSession, *, holder_gone: bool = False) -> str | None:
     """Decide how a running session ended from its company's fence; return its status, or ``None`` if alive.
 
     Committed: ``succeeded``, with the result its fence row holds. Not
     committed: the fence is voided first, so the session's transaction can no
     longer commit, and only then is it ``stopped``, ``timed_out`` or ``lost``.
+    ``holder_gone``: its process is known to no longer exist (``fence.void``).
     """
     try:
         alias = get_company(s.company).alias
     except UnknownCompany:
         return None  # its company left the settings; nobody can say what its work did
-    verdict = fence.void(alias, s.uuid, fence.RUN)
+    verdict = fence.void(alias, s.uuid, fence.RUN, holder_gone=holder_gone)
     sessions = BackgroundSession.objects
+    again = False
     if verdict.outcome == fence.BUSY:
         logger.info("session=%s is silent but its transaction is open: not lost", s.id)
         return None
@@ -103,11 +114,17 @@ def settle(s: BackgroundSession) -> str | None:
             f"Worker {s.worker} ended without recording an outcome (last heartbeat {last}); "
             "its transaction did not commit and now never can."
         )
-    if not sessions.finish(s.id, status, message=error, error=error):
-        return None
+        again, why_not = runs_again(s)
+        error = f"{error} {why_not}" if why_not else error
+    rerun = None
+    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the loss and its one re-run: one commit
+        if not sessions.finish(s.id, status, message=error, error=error):
+            return None
+        if again:
+            rerun = _stage_rerun(s)
     logger.error("session=%s %s: %s", s.id, status, error)
-    if status == Status.LOST:
-        _rerun_if_asked(s.id)
+    if rerun is not None:
+        _enqueue_rerun(s, rerun)
     return status
 
 
@@ -156,34 +173,70 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def _rerun_if_asked(session_id: int) -> None:
-    from .api import start_session
+def runs_again(s: BackgroundSession) -> tuple[bool, str]:
+    """Does the engine run lost session ``s`` once more? If its codeunit asks but it does not, say why.
 
-    s = BackgroundSession.objects.get(pk=session_id)
+    Once more means once per start: the re-run of a lost session is never
+    re-run (its worker died twice, as it will every time). A session that a
+    layer above started (``origin``: a scheduled task, a job queue entry) is
+    that layer's to retry, never the engine's as well.
+    """
     try:
         cu = registry.get(s.codeunit_id)
     except UnknownCodeunit:
-        return
+        return False, ""
     if not cu.rerun_lost:
-        return
+        return False, ""
+    if s.origin is None:
+        return True, ""
+    kind, _, earlier = s.origin.partition(":")
+    if kind == RERUN and earlier.isdecimal():
+        return False, retry.died_twice(int(earlier), s.id)
+    return False, ""
+
+
+def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
+    """Write the one re-run of ``lost`` as a queued session, in the registry transaction that records the loss.
+
+    So nobody ever reads a lost session whose promised re-run does not exist
+    yet (a task result would read failed, then ready again), and two settlers
+    cannot both start one: its origin is unique. No concurrency limit applies:
+    it takes the place of the session that was lost.
+    """
+    from . import queue
+
+    rerun = BackgroundSession(
+        codeunit_id=lost.codeunit_id,
+        codeunit_name=lost.codeunit_name,
+        company=lost.company,
+        params=lost.params,
+        user_id=lost.user_id,
+        username=lost.username,
+        timeout=lost.timeout,
+        mode=Mode.BACKGROUND,
+        status=Status.QUEUED,
+        origin=f"{RERUN}:{lost.id}",
+        rerun_of=lost.id,
+        queued_at=timezone.now(),
+        task_id=queue.new_task_id(),
+    )
+    BackgroundSession.objects.add(rerun, SessionEvent.Kind.QUEUED, f"the re-run of lost session {lost.id}")
+    SessionEvent.objects.create(
+        session_id=lost.id, kind=SessionEvent.Kind.RERUN, message=f"re-run as session {rerun.id}"
+    )
+    return rerun
+
+
+def _enqueue_rerun(lost: BackgroundSession, rerun: BackgroundSession) -> None:
+    """Hand a committed re-run to the broker; if it is down, the re-run waits, queued, for ``requeue_stranded``."""
+    from . import queue
+
     try:
-        # The key makes the re-run unique per loss, whichever worker gets here first.
-        again = start_session(
-            cu,
-            company=s.company,
-            params=s.params,
-            timeout=s.timeout,
-            origin=f"rerun:{s.id}",
-            user=None,
-            debug=False,
-            rerun_of=s.id,
-        )
-    except SessionStartError as e:
-        logger.error("session=%s could not be re-run: %s", s.id, e)
+        queue.enqueue_session(rerun)
+    except Exception:
+        logger.exception("session=%s: its re-run %s could not be queued yet", lost.id, rerun.id)
         return
-    if s.user_id is not None:
-        BackgroundSession.objects.filter(pk=again.id).update(user_id=s.user_id, username=s.username)
-    SessionEvent.objects.create(session_id=s.id, kind=SessionEvent.Kind.RERUN, message=f"re-run as session {again.id}")
+    logger.warning("session=%s re-run as session %s", lost.id, rerun.id)
 
 
 def resolve_pending() -> list[int]:
@@ -308,13 +361,13 @@ def prune_fences(older_than: timedelta) -> int:
     return total
 
 
-def run_once(prune_now: bool = False) -> dict:
+def run_once() -> dict:
     """One pass of every check; return what it did.
 
     Every check looks at active sessions only: when there are none, one query
     says so and the pass ends there, so an idle cluster stays quiet.
     """
-    done = {"active": False, "settled": [], "pending": [], "abandoned": 0, "requeued": [], "pruned": 0}
+    done = {"active": False, "settled": [], "pending": [], "abandoned": 0, "requeued": []}
     if BackgroundSession.objects.active().exists():
         done.update(
             active=True,
@@ -323,41 +376,72 @@ def run_once(prune_now: bool = False) -> dict:
             abandoned=cancel_abandoned(),
             requeued=requeue_stranded(),
         )
-    days = app_settings.RETENTION_DAYS
-    if prune_now and days is not None:
-        done["pruned"] = prune(timedelta(days=days))
-        prune_others(timedelta(days=days))
-        prune_fences(timedelta(days=days))
     return done
+
+
+def prune_all() -> int:
+    """Delete what is older than ``SESSIONS_RETENTION_DAYS``: sessions, the layers' rows, fence rows."""
+    days = app_settings.RETENTION_DAYS
+    if days is None:
+        return 0
+    total = prune(timedelta(days=days))
+    prune_others(timedelta(days=days))
+    prune_fences(timedelta(days=days))
+    return total
+
+
+class PruneThread(threading.Thread):
+    """One prune, away from the checks: it may wait for a company database a long session holds."""
+
+    def __init__(self):
+        super().__init__(name="sessions-prune", daemon=True)
+
+    def run(self):
+        try:
+            logger.info("pruned %s finished sessions", prune_all())
+        except Exception:
+            logger.exception("pruning failed; trying again in %s s", PRUNE_EVERY)
+        finally:
+            connections.close_all()
 
 
 class MaintenanceThread(threading.Thread):
     def __init__(self):
         super().__init__(name="sessions-maintenance", daemon=True)
-        self.last_prune = 0.0
         self.pace = Pace()
+        self.pruning: PruneThread | None = None
 
     def run(self):
+        # The first pass comes at once in every new worker: one spawned to replace a worker that
+        # died settles that worker's session now. After it, only the cluster's leader looks.
         first = True
         while True:
             interval = app_settings.MAINTENANCE_INTERVAL
-            # The first pass comes at once in every new worker: one spawned to replace a worker that
-            # died settles that worker's session now. After it, only the cluster's leader looks.
             try:
-                if first:
-                    settle_running()
-                elif leader.leadership().held():
-                    prune_now = time.monotonic() - self.last_prune >= PRUNE_EVERY
-                    if run_once(prune_now=prune_now)["active"]:
-                        self.pace.worked()
-                    if prune_now:
-                        self.last_prune = time.monotonic()
+                self.step(first)
             except Exception:
                 logger.exception("sessions maintenance failed; trying again")
                 connections.close_all()
             first = False
             # With no active session there is nothing to settle: an idle cluster looks half as often.
             time.sleep(self.pace.wait(interval, 2 * interval))
+
+    def step(self, first: bool = False) -> None:
+        """One look: the checks if this worker leads (or is new), and a prune started beside them when due."""
+        if first:
+            settle_running()
+        elif (lead := leader.leadership()).held():
+            if run_once()["active"]:
+                self.pace.worked()
+            self._prune_if_due(lead)
+
+    def _prune_if_due(self, lead: leader.Leadership) -> None:
+        """Start a prune once every ``PRUNE_EVERY`` seconds in the cluster, whichever worker leads then."""
+        if self.pruning is not None and self.pruning.is_alive():
+            return
+        if lead.due("prune", PRUNE_EVERY):
+            self.pruning = PruneThread()
+            self.pruning.start()
 
 
 _thread: MaintenanceThread | None = None

@@ -18,6 +18,9 @@ class _Kind:
 
 _kinds: dict[str, _Kind] = {}
 
+RERUN = "rerun"
+"""The engine's own kind: ``rerun:<id>`` is the one re-run of lost session ``id`` (``rerun_lost``)."""
+
 
 def register(kind: str, *, describe: Callable, resolve: Callable | None = None) -> None:
     """Register how origins ``kind:...`` are described (``describe(session)``) and resolved (``resolve(session)``)."""

@@ -1,4 +1,4 @@
-"""Which errors are worth trying again: ``RetriableError`` and transient database failures.
+"""Which errors are worth trying again: ``RetriableError``, transient database failures, a first loss.
 
 A deadlock, a serialization failure or a lost connection says nothing about
 the codeunit's logic; the same work will usually pass a moment later.
@@ -35,3 +35,12 @@ def is_retriable(exc: BaseException) -> bool:
 def error_type(exc: BaseException) -> str:
     cls = type(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def died_twice(earlier_session_id: int, session_id: int) -> str:
+    """Why work whose worker died again is not tried a third time: once more, after a loss, is the rule.
+
+    A worker that dies on the same work twice (a crashing extension, an
+    out-of-memory kill) dies every time: whoever owns the retry stops here.
+    """
+    return f"Not run again: its worker died twice (sessions {earlier_session_id} and {session_id})."

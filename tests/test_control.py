@@ -208,3 +208,43 @@ def test_a_stranded_session_is_queued_again_only_when_its_push_succeeds(monkeypa
     row = BackgroundSession.objects.get(pk=s.id)
     assert row.status == "queued" and row.queued_at > old and row.task_id != s.task_id
     assert SessionEvent.objects.filter(session_id=s.id, message__startswith="queued again: the broker lost it").exists()
+
+
+def test_pruning_never_delays_the_checks_that_settle_sessions(monkeypatch, settings, tmp_path):
+    """A new leader prunes beside its checks: a company database a long session holds makes only the prune wait."""
+    import socket
+    import sqlite3
+    import uuid
+
+    from django.db import connections
+
+    from sessions_app import leader
+    from sessions_app.models import SessionFence
+
+    settings.SESSIONS_RUN_DIR = str(tmp_path)
+    monkeypatch.setattr(leader, "leadership", lambda lead=leader.Leadership(f"prune-{uuid.uuid4().hex}"): lead)
+    old = timezone.now() - timedelta(days=400)
+    SessionFence.objects.using("company_cronus").create(session_uuid=uuid.uuid4(), stage="run", outcome="void", at=old)
+    dead = start_session("No-op", company="CRONUS")  # claimed by a worker that died: the checks must settle it
+    BackgroundSession.objects.filter(pk=dead.id).update(status="running", worker=f"{socket.gethostname()}:999999999")
+    company = connections["company_cronus"]
+    holder = None
+    if company.vendor == "sqlite":  # a long session holds the company's write lock
+        holder = sqlite3.connect(company.settings_dict["NAME"], isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        thread = maintenance.MaintenanceThread()
+        began = time.monotonic()
+        thread.step()
+        assert time.monotonic() - began < 2
+        assert BackgroundSession.objects.get(pk=dead.id).status == "lost"
+        assert thread.pruning is not None
+    finally:
+        if holder is not None:
+            holder.execute("COMMIT")
+            holder.close()
+    pruning = thread.pruning
+    pruning.join(30)
+    assert not SessionFence.objects.using("company_cronus").filter(at=old).exists()
+    thread.step()
+    assert thread.pruning is pruning  # once an hour in the cluster, whichever worker leads

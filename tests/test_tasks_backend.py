@@ -144,7 +144,7 @@ def test_settings_the_backend_refuses_what_it_cannot_do():
 
 
 def test_a_re_run_of_a_lost_attempt_is_the_same_task_result():
-    """Attempts follow ``rerun_of``: the first lost (its writes never committed), the second succeeded."""
+    """Attempts are the session and the engine's re-run of it: the first lost (its writes never committed)."""
     params = {"task": "tests.testapp.tasks.add", "args": [1, 2], "kwargs": {}}
     first = BackgroundSession.objects.create(
         codeunit_id=2_000_000_100, codeunit_name="Django Task", company="CRONUS", params=params,
@@ -152,7 +152,7 @@ def test_a_re_run_of_a_lost_attempt_is_the_same_task_result():
     )  # fmt: skip
     second = BackgroundSession.objects.create(
         codeunit_id=2_000_000_100, codeunit_name="Django Task", company="CRONUS", params=params,
-        status=Status.SUCCEEDED, worker="host:2", result=3, rerun_of=first.id,
+        status=Status.SUCCEEDED, worker="host:2", result=3, rerun_of=first.id, origin=f"rerun:{first.id}",
         started_at=timezone.now(), finished_at=timezone.now(),
     )  # fmt: skip
     result = tasks.add.get_result(str(first.id))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from sessions_app import api
+from sessions_app import api, retry
 from sessions_app.access import can_access, load_user
 from sessions_app.codeunits import registry
 from sessions_app.exceptions import RecordValidationError, SessionStartError, UnknownCodeunit
@@ -253,7 +253,17 @@ def _settle_one(task: ScheduledTask, session: BackgroundSession | None, stale: d
         return
     retriable = session.retriable or session.status == Status.LOST
     error = session.error or f"The session ended {session.status}."
+    if session.status == Status.LOST and (earlier := _lost_before(task, session)) is not None:
+        retriable = False
+        error = f"{error} {retry.died_twice(earlier, session.id)}"
     _after_failure(task, error, session.error_type, session.traceback, retriable)
+
+
+def _lost_before(task: ScheduledTask, session: BackgroundSession) -> int | None:
+    """An earlier attempt of ``task`` that was lost too (its first), or ``None``: a loss is retried once."""
+    attempts = BackgroundSession.objects.filter(origin__startswith=f"task:{task.id}:", status=Status.LOST)
+    earlier = attempts.exclude(pk=session.pk).exclude(origin=f"task:{task.id}:failure").order_by("id")
+    return earlier.values_list("id", flat=True).first()
 
 
 def retry_delay(attempt: int) -> timedelta:

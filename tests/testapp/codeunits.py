@@ -289,3 +289,63 @@ def atomic_loop(rec, session):
                 time.sleep(0.01)
             except Exception:  # noqa: S110
                 pass
+
+
+# Work runs once: workers that die, and sessions that wait for their company.
+
+
+def _die(session):
+    """End this worker process as an out-of-memory kill would (never the test's own process)."""
+    import os
+    import signal
+
+    if session.mode != "background":
+        raise RuntimeError("this codeunit kills its worker: run it in the background only")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@codeunit(90040, "Die Every Time", params=RowParameters, rerun_lost=True)
+def die_every_time(rec, session):
+    """A poison codeunit: write a row, then its worker dies, every time it runs."""
+    _log(rec, session, result=f"session {session.id}: never committed")
+    _die(session)
+
+
+class MarkerParameters(ParameterRecord):
+    marker = Text(200)
+    """A file: absent, the worker dies (and the file is made); present, the row is committed."""
+
+
+@codeunit(90041, "Die Once", params=MarkerParameters, rerun_lost=True)
+def die_once(rec, session):
+    """Its worker dies the first time it runs; any later run commits one row saying which marker it ran for."""
+    from pathlib import Path
+
+    marker = Path(rec.marker)
+    if not marker.exists():
+        marker.write_text(str(session.id))
+        _die(session)
+    now = timezone.now()
+    SessionLog.objects.create(
+        session_id=session.id, result=marker.name, start_time=now, stop_time=now, elapsed=now - now
+    )
+    return marker.name
+
+
+class TurnParameters(ParameterRecord):
+    seconds = Decimal(max_digits=6, decimal_places=3, default=1)
+    label = Text(100, default="")
+
+
+@codeunit(90042, "Hold The Company", params=TurnParameters)
+def hold_the_company(rec, session):
+    """Write first (on SQLite: take the company's write lock), then hold it for ``seconds``; the row says when."""
+    began = timezone.now()
+    log = SessionLog.objects.create(
+        session_id=session.id, result=rec.label, start_time=began, stop_time=began, elapsed=began - began
+    )
+    time.sleep(float(rec.seconds))
+    log.stop_time = timezone.now()
+    log.elapsed = log.stop_time - began
+    log.save()
+    return rec.label

@@ -61,3 +61,15 @@ def where_am_i():
 
 def not_a_task():
     return "never run by a worker"
+
+
+@task
+def die_every_time():
+    """A poison task: its worker dies every time it runs (in a worker process only)."""
+    import multiprocessing
+    import os
+    import signal
+
+    if multiprocessing.parent_process() is None:
+        raise RuntimeError("this task kills its worker: run it in a worker only")
+    os.kill(os.getpid(), signal.SIGKILL)
