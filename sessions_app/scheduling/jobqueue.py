@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from sessions_app import api
+from sessions_app import api, retry
 from sessions_app.access import can_access, load_user
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, Status
@@ -105,6 +105,8 @@ def add_job(
         raise SessionStartError("invalid_params", str(e), {"weekdays": [str(e)]}) from e
     try:
         entry.full_clean()
+        if nul := [name for name in ("description", "category", "cron") if "\x00" in getattr(entry, name)]:
+            raise ValidationError({name: "A NUL character cannot be stored." for name in nul})
     except ValidationError as e:
         errors = e.message_dict
         detail = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
@@ -281,9 +283,13 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
     now = clock.now()
     success = session is not None and session.status == Status.SUCCEEDED
     tb = ""
+    died_twice = False
     if session is not None and not success:
         error = session.error or f"The session ended {session.status}."
         tb = session.traceback
+        if session.status == Status.LOST and (earlier := _lost_before(entry, session)) is not None:
+            died_twice = True
+            error = f"{error} {retry.died_twice(earlier, session.id)}"
     changes = {"last_finished_at": timezone.now(), "error_message": error[:10000], "error_traceback": tb}
     if entry.previous_status in MANUAL_ONLY:
         # Run by hand while on hold, finished or in error: it stays so, and is never retried on its own.
@@ -304,7 +310,7 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
             changes.update(status=JobStatus.FINISHED)
     else:
         changes.update(last_outcome=JobLogStatus.ERROR)
-        if entry.attempts < entry.max_attempts:
+        if entry.attempts < entry.max_attempts and not died_twice:
             changes.update(status=JobStatus.READY, earliest_start=now + timedelta(seconds=entry.rerun_delay))
         else:
             changes.update(status=JobStatus.ERROR)
@@ -322,6 +328,14 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
         )
     level = logging.INFO if success else logging.ERROR
     logger.log(level, "job=%s run %s: %s -> %s", entry.id, entry.run_count, changes["last_outcome"], changes["status"])
+
+
+def _lost_before(entry: JobQueueEntry, session: BackgroundSession) -> int | None:
+    """An earlier lost run among the entry's current attempts (the first), or ``None``: a loss is retried once."""
+    first = entry.run_count - entry.attempts + 1
+    runs = [f"job:{entry.id}:{n}" for n in range(max(1, first), entry.run_count)]
+    earlier = BackgroundSession.objects.filter(origin__in=runs, status=Status.LOST).exclude(pk=session.pk)
+    return earlier.order_by("id").values_list("id", flat=True).first() if runs else None
 
 
 def expire(now: datetime) -> list[int]:
