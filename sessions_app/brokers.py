@@ -14,6 +14,7 @@ of a cluster that died, never those merely waiting in a long queue.
 import logging
 import time
 
+from django.db import close_old_connections, connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
@@ -98,6 +99,24 @@ class GuardedORM(_Screening, ORM):
     """
 
     label = "orm"
+
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        """django-q2's, except that it never closes a connection inside a caller's transaction.
+
+        django-q2 calls ``close_old_connections()`` here, which closes every
+        connection whose autocommit differs from its setting: a caller's
+        company connection inside ``transaction.atomic`` is closed, and its
+        uncommitted work silently lost, by the first ``start_session`` of a
+        process (which makes the broker). Stale connections are closed only
+        when no connection of this thread is inside an atomic block.
+        """
+        from django_q.conf import Conf
+        from django_q.models import OrmQ
+
+        if not any(conn.in_atomic_block for conn in connections.all(initialized_only=True)):
+            close_old_connections()
+        return OrmQ.objects.using(Conf.ORM)
 
     @property
     def pace(self) -> Pace:
