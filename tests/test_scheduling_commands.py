@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from sessions_app import api, runner
+from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession
 from sessions_app.scheduling import api as scheduling
 from sessions_app.scheduling.models import JobQueueEntry, JobQueueLogEntry, ScheduledTask
@@ -161,6 +162,8 @@ def test_tasks_cancel_of_a_running_task_stops_its_session():
         (["create", "No-op", "--param", "colour=blue"], "colour"),
         (["create", "No-op", "--not-before", "tomorrow"], "'tomorrow' is not a date and time"),
         (["create", "No-op", "--not-before", "2030-02-30 10:00"], "'2030-02-30 10:00' is not a date and time"),
+        (["create", "No-op", "--not-before", "9999-12-31T23:30:00+00:00"], "is out of range: a time from 0001-01-02"),
+        (["create", "No-op", "--not-before", "0001-01-01T00:00:00+14:00"], "is out of range"),
         (["create", "No-op", "--timeout", "0"], "must be a positive number of seconds"),
         (["create"], "the following arguments are required: codeunit"),
         (["cancel", "99"], "Scheduled task '99' does not exist. Tasks that still exist: {task}."),
@@ -378,6 +381,7 @@ ADD = ["add", "No-op", "--company", "CRONUS"]
         ([*ADD, "--weekdays", "mon", "--cron", "* * * * *"], "either a cron expression or weekdays"),
         ([*ADD, "--earliest-start", "soon"], "'soon' is not a date and time"),
         ([*ADD, "--expires", "2030-13-01"], "is not a date and time"),
+        ([*ADD, "--earliest-start", "9999-12-31 23:30"], "is out of range"),
         ([*ADD, "--earliest-start", "2030-01-02", "--expires", "2030-01-01"], "expiration must be after"),
         ([*ADD, "--max-attempts", "0"], "max_attempts: At least 1."),
         ([*ADD, "--rerun-delay", "soon"], "'soon' is not a whole number"),
@@ -506,3 +510,43 @@ def test_info_log_lines_stay_off_stderr_of_a_real_process():
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
     assert result.stdout.decode().splitlines()[0] == str(ScheduledTask.objects.get().id)
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:30:00+00:00", "9999-12-31T23:59:59", "0001-01-01T00:00:00+14:00"])
+def test_a_time_no_time_zone_can_show_is_refused_at_every_door_and_never_stored(when, settings, client):
+    """East of UTC, 9999-12-31 23:30 UTC is in the year 10000: stored, it made every page of its company a 500."""
+    from django.utils.dateparse import parse_datetime
+    from django.utils.timezone import make_aware
+
+    settings.TIME_ZONE = "Europe/Berlin"
+    before = rows()
+    assert "is out of range" in fails("tasks", "create", "No-op", "--not-before", when)
+    result = manage("tasks", "create", "No-op", "--not-before", when)
+    assert result.returncode == 2 and b"out of range" in result.stderr and b"Traceback" not in result.stderr
+    value = parse_datetime(when)
+    value = value if value.tzinfo else make_aware(value, BERLIN)
+    for call in (
+        lambda: scheduling.create_task("No-op", company="CRONUS", not_before=value),
+        lambda: scheduling.add_job("No-op", company="CRONUS", earliest_start=value),
+        lambda: scheduling.add_job("No-op", company="CRONUS", expires_at=value),
+    ):
+        with pytest.raises(SessionStartError) as e:
+            call()
+        assert e.value.reason == "invalid_params" and "out of range" in str(e.value)
+    existing = scheduling.create_task("No-op", company="CRONUS", ready=False)
+    with pytest.raises(SessionStartError):
+        scheduling.set_task_ready(existing, not_before=value)
+    ScheduledTask.objects.filter(pk=existing).delete()
+    assert rows() == before
+    assert rows() == before
+
+
+def test_the_job_queue_page_refuses_a_start_no_time_zone_can_show(settings, client):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(User.objects.create_superuser("far-future"))
+    before = rows()
+    form = {"company": "CRONUS", "codeunit": "90007", "max_attempts": "3", "rerun_delay": "60"}
+    for field in ("earliest_start", "expires_at"):
+        page = client.post("/sessions/jobs/add/", {**form, field: "9999-12-31T00:30"})  # 23:30 UTC: too late
+        assert page.status_code == 400 and b"out of range" in page.content, (field, page.content[-3000:])
+    assert rows() == before

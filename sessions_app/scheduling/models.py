@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from sessions_app.models import RegistryManager, registry_user_field
 
+from . import clock
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES, Recurrence, cron_is_valid, describe_weekdays
 
 
@@ -45,7 +46,9 @@ class ScheduledTask(models.Model):
     username = models.CharField(max_length=150, blank=True)
     timeout = models.DurationField(default=timedelta(hours=12))
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.READY)
-    not_before = models.DateTimeField(help_text="it does not start before this (scheduler clock)")
+    not_before = models.DateTimeField(
+        help_text="it does not start before this (scheduler clock)", validators=[clock.schedulable]
+    )
     attempts = models.PositiveIntegerField(default=0, help_text="sessions started for it so far")
     claimed_at = models.DateTimeField(null=True, blank=True)
     session_id = models.BigIntegerField(null=True, blank=True, help_text="the session of its latest attempt")
@@ -121,8 +124,12 @@ class JobQueueEntry(models.Model):
     params = models.JSONField(default=dict, blank=True)
     timeout = models.DurationField(default=timedelta(hours=12))
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.ON_HOLD)
-    earliest_start = models.DateTimeField(null=True, blank=True, help_text="its next run; empty: as soon as ready")
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="it never starts after this")
+    earliest_start = models.DateTimeField(
+        null=True, blank=True, help_text="its next run; empty: as soon as ready", validators=[clock.schedulable]
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="it never starts after this", validators=[clock.schedulable]
+    )
     run_on_mondays = models.BooleanField(default=False)
     run_on_tuesdays = models.BooleanField(default=False)
     run_on_wednesdays = models.BooleanField(default=False)

@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_datetime
 from sessions_app.companies import get_company
 from sessions_app.exceptions import UnknownCompany
 from sessions_app.management.commands._base import SessionsCommand, bad_input, company_hint
+from sessions_app.scheduling import clock
 
 
 class SubcommandParser(CommandParser):
@@ -74,7 +75,14 @@ def parse_when(text: str):
         value = None
     if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])")
-    return value if timezone.is_aware(value) else timezone.make_aware(value)
+    try:
+        value = value if timezone.is_aware(value) else timezone.make_aware(value)
+        problem = clock.out_of_range(value)
+    except (OverflowError, ValueError) as e:
+        problem = f"{text!r} cannot be read as a time: {e}"
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def first_line(text: str, width: int = 60) -> str:
