@@ -356,6 +356,28 @@ class BackgroundSession(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
 
+PAGE_EVENT_CHARS = 100_000
+"""Characters of event text one page shows: escaped for HTML (at worst five times as long), a page stays under 1 MB."""
+
+
+class SessionEventQuerySet(models.QuerySet):
+    def for_page(self, session_id: int) -> tuple[list["SessionEvent"], int]:
+        """The session's events a page shows, in order, up to ``PAGE_EVENT_CHARS`` of text; and how many it leaves out.
+
+        A session may log a thousand lines of 500 characters: all of them, as
+        HTML, would make a page of several megabytes.
+        """
+        events = self.filter(session_id=session_id).order_by("id")
+        shown, used = [], 0
+        for event in events[:2000]:
+            used += len(event.message)
+            if used > PAGE_EVENT_CHARS:
+                break
+            shown.append(event)
+        hidden = 0 if len(shown) < 2000 and used <= PAGE_EVENT_CHARS else events.count() - len(shown)
+        return shown, hidden
+
+
 class SessionEvent(models.Model):
     """A transition or message in a session's life, with its time."""
 
@@ -382,13 +404,14 @@ class SessionEvent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.TextField(blank=True)
 
-    objects = RegistryManager()
+    objects = RegistryManager.from_queryset(SessionEventQuerySet)()
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.at:%H:%M:%S} {self.kind} {self.message}"
+        message = self.message if len(self.message) <= 80 else f"{self.message[:77]}..."
+        return f"{self.at:%H:%M:%S} {self.kind} {message}"
 
 
 class SessionFence(models.Model):

@@ -141,8 +141,9 @@ def session_live(request, session_id: int):
 
 
 def _session_context(session):
-    events = list(SessionEvent.objects.filter(session_id=session.id).order_by("id")[:2000])
-    return {"s": session, "events": events, "log": [e for e in events if e.kind == SessionEvent.Kind.LOG]}
+    events, hidden = SessionEvent.objects.for_page(session.id)
+    log = [e for e in events if e.kind == SessionEvent.Kind.LOG]
+    return {"s": session, "events": events, "log": log, "hidden_events": hidden}
 
 
 @login_required

@@ -560,3 +560,25 @@ def test_company_scoped_admin_is_hidden_without_a_company(outsider):
     client = client_for(outsider)
     assert client.get(reverse("admin:demo_customer_changelist")).status_code == 403
     assert "Customers" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_a_session_page_and_its_admin_page_stay_under_a_megabyte_with_the_longest_log_and_error(client):
+    """A 5 MB error and a thousand log lines of characters HTML escapes five-fold: both pages stay bounded."""
+    import uuid
+
+    from sessions_app.models import SessionEvent
+
+    s = run_codeunit(
+        "Awkward Result",
+        company="CRONUS",
+        params={"log_id": str(uuid.uuid4()), "kind": "5mb-error"},
+        raise_errors=False,
+    )
+    SessionEvent.objects.bulk_create(
+        SessionEvent(session_id=s.id, kind="log", message="<&>" * 166) for _ in range(1000)
+    )
+    client.force_login(User.objects.create_superuser("big-page", password="pw"))
+    for url in (f"/sessions/{s.id}/", f"/admin/sessions_app/backgroundsession/{s.id}/change/"):
+        page = client.get(url)
+        assert page.status_code == 200 and len(page.content) < 1_000_000, (url, len(page.content))
+        assert b"too much for one page" in page.content
