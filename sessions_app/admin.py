@@ -21,7 +21,7 @@ from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
 from .exceptions import SessionError, SessionStartError, UnknownCodeunit
-from .forms import given_values, record_form
+from .forms import given_values, record_form, refuse_nul
 from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
 from .templatetags.sessions_format import duration, pretty_json
 
@@ -40,6 +40,20 @@ LIST_TIME_FORMAT = "Y-m-d H:i:s"  # short and unambiguous: a change list column,
 # a 1280 px screen leaves some 600 px for the table, too few for its columns on one line each.
 # The breadcrumbs and the admin's home page still lead everywhere.
 WIDE_LIST = {"is_nav_sidebar_enabled": False}
+
+
+class SessionsModelAdmin(admin.ModelAdmin):
+    """The base of the app's admins: every page refuses a NUL character in its input (``forms.refuse_nul``).
+
+    Django's own list filters pass ``?company=%00`` to the database as it
+    stands, which PostgreSQL refuses with an error (a 500) and SQLite takes.
+    """
+
+    def get_urls(self):
+        urls = super().get_urls()
+        for pattern in urls:
+            pattern.callback = refuse_nul(pattern.callback)
+        return urls
 
 
 def hide_django_q_admin(site=None) -> None:
@@ -161,7 +175,7 @@ class SessionEventInline(admin.TabularInline):
 
 
 @admin.register(BackgroundSession)
-class BackgroundSessionAdmin(admin.ModelAdmin):
+class BackgroundSessionAdmin(SessionsModelAdmin):
     """The session log: a change list that fits a laptop screen, and a read-only page per session.
 
     The page has Stop (while the session is active) and Re-run buttons; both post to the
@@ -185,6 +199,16 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {**WIDE_LIST, **(extra_context or {})})
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        """The events inline shows what the session's page shows: a bounded part of a long log."""
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, SessionEventInline) and obj is not None:
+            shown, hidden = SessionEvent.objects.for_page(obj.id)
+            kwargs["queryset"] = kwargs["queryset"].filter(pk__in=[e.pk for e in shown])
+            if hidden:
+                inline.verbose_name_plural = f"events (the first {len(shown)}; {hidden} more are too much for one page)"
+        return kwargs
 
     # The session's page: read-only, in the order a person asks "what happened?".
 
@@ -538,7 +562,7 @@ class BackgroundSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RefusedTask)
-class RefusedTaskAdmin(admin.ModelAdmin):
+class RefusedTaskAdmin(SessionsModelAdmin):
     list_display = ("at", "broker", "func", "reason")
     list_filter = ("broker",)
     readonly_fields = list_display
@@ -559,7 +583,7 @@ class CompanyAccessForm(forms.ModelForm):
 
 
 @admin.register(CompanyAccess)
-class CompanyAccessAdmin(admin.ModelAdmin):
+class CompanyAccessAdmin(SessionsModelAdmin):
     form = CompanyAccessForm
     list_display = ("user", "company")
     list_filter = ("company",)
@@ -578,7 +602,7 @@ class CompanyAccessInline(admin.TabularInline):
     extra = 1
 
 
-class CompanyScopedAdmin(admin.ModelAdmin):
+class CompanyScopedAdmin(SessionsModelAdmin):
     """Admin for a company-scoped model: it shows and edits the current company's rows.
 
     With no current company (a user who may work in none) the model is hidden.

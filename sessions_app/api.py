@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from . import fence, limits, queue, runner
@@ -148,14 +149,20 @@ def start_session(
     apart from callers' keys, so no ``key`` can ever meet it.
 
     Raise ``SessionStartError`` (``.reason``) when it cannot start; nothing is
-    written or enqueued then.
+    written or enqueued then. ``on_commit=True`` in manual transaction
+    management (``set_autocommit(False)``) raises ``TransactionManagementError``,
+    as Django's ``on_commit`` does.
     """
     prepared = prepare_start(codeunit, company, params, timeout, user)
     _refuse_inside_registry_transaction()
+    if on_commit:
+        _refuse_manual_transactions()
     if key is not None:
-        if not isinstance(key, str) or not 0 < len(key) <= 200:
+        if not isinstance(key, str) or not 0 < len(key) <= 200 or "\x00" in key:
             raise SessionStartError(
-                "invalid_params", "key must be 1 to 200 characters.", {"key": ["1 to 200 characters."]}
+                "invalid_params",
+                "key must be 1 to 200 characters, with no NUL character.",
+                {"key": ["1 to 200 characters, with no NUL character."]},
             )
         existing = _find_key(key)
         if existing is not None:
@@ -211,14 +218,30 @@ def _find_key(key: str, field: str = "key") -> BackgroundSession | None:
 
 def _refuse_inside_registry_transaction() -> None:
     """A session row written inside the caller's registry transaction would not be committed at once: refuse."""
-    blocks = connections[app_settings.REGISTRY_ALIAS].atomic_blocks
+    conn = connections[app_settings.REGISTRY_ALIAS]
     # Django's TestCase wraps each test in atomic blocks it marks; those stand for autocommit.
-    if any(not getattr(block, "_from_testcase", False) for block in blocks):
+    manual = conn.connection is not None and not conn.in_atomic_block and not conn.get_autocommit()
+    if manual or any(not getattr(block, "_from_testcase", False) for block in conn.atomic_blocks):
         raise SessionStartError(
             "unavailable",
             f"Cannot start a session inside a transaction on the registry alias {app_settings.REGISTRY_ALIAS!r}: "
             "its row would wait for your commit. Start it after the block, or with on_commit=True from a "
             "transaction on another alias.",
+        )
+
+
+def _refuse_manual_transactions() -> None:
+    """``on_commit=True`` with ``set_autocommit(False)``: there is no commit to wait for, so refuse, as Django does."""
+    manual = [
+        conn.alias
+        for conn in connections.all(initialized_only=True)
+        if conn.connection is not None and not conn.in_atomic_block and not conn.get_autocommit()
+    ]
+    if manual:
+        raise TransactionManagementError(
+            f"start_session(on_commit=True) cannot be used in manual transaction management "
+            f"(set_autocommit(False) on {', '.join(map(repr, manual))}): use transaction.atomic(), "
+            "or start the session after your commit."
         )
 
 
@@ -489,6 +512,8 @@ def request_stop(session_id, comment: str = "", user=None) -> StopResult:
     running = running_session()
     if running is not None and running.id == session.id:
         return StopResult(False, f"Session {session.id} cannot stop itself.", session.status)
+    if "\x00" in str(comment):
+        return StopResult(False, "The comment contains a NUL character, which cannot be stored.", session.status)
     who = user.get_username() if user is not None else ""
     outcome = BackgroundSession.objects.request_stop(session.id, who, str(comment)[:500])
     if outcome is not None:

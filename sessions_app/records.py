@@ -22,6 +22,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 
+from . import storable
 from .exceptions import RecordValidationError
 
 _MISSING = object()
@@ -253,7 +254,7 @@ class Json(Field):
             text = json.dumps(value, allow_nan=False, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError) as e:
             raise ValidationError(f"Not strict JSON: {e}.", code="invalid") from None
-        if "\\u0000" in text:
+        if storable.has_nul(text):
             raise ValidationError("A NUL character (\\u0000) cannot be stored.", code="invalid")
         try:
             size = len(text.encode("utf-8"))

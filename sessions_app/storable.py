@@ -12,11 +12,21 @@ undecodable characters are escaped, and long text is cut with a note.
 """
 
 import json
+import re
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .conf import app_settings
 from .exceptions import ResultRefused
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+"""A NUL character as ``json.dumps`` writes it: backslash, u0000, after an even number of backslashes
+(a text that says backslash-u0000 in six characters is written with its backslash doubled)."""
+
+
+def has_nul(json_text: str) -> bool:
+    """Does the JSON text hold a NUL character, which ``jsonb`` and ``text`` refuse?"""
+    return _NUL_ESCAPE.search(json_text) is not None
 
 
 def result(value):
@@ -29,7 +39,7 @@ def result(value):
         raise ResultRefused(f"The result cannot be stored as JSON: {e}.") from e
     except RecursionError as e:
         raise ResultRefused("The result is nested too deeply to be stored as JSON.") from e
-    if "\\u0000" in text:
+    if has_nul(text):
         raise ResultRefused("The result contains a NUL character (\\u0000), which the registry cannot hold.")
     try:
         size = len(text.encode("utf-8"))

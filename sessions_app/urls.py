@@ -1,6 +1,9 @@
+"""The URLs of the app's pages; every one refuses a NUL character in its input (``forms.refuse_nul``)."""
+
 from django.urls import path
 
 from . import views
+from .forms import refuse_nul
 
 app_name = "sessions_app"
 
@@ -18,3 +21,5 @@ urlpatterns = [
     path("<int:session_id>/stop/", views.stop, name="stop"),
     path("<int:session_id>/rerun/", views.rerun, name="rerun"),
 ]
+for _pattern in urlpatterns:
+    _pattern.callback = refuse_nul(_pattern.callback)

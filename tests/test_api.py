@@ -149,6 +149,24 @@ def test_on_commit_waits_for_every_open_transaction_then_queues():
     assert list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True)) == ["created", "queued"]
 
 
+@pytest.mark.parametrize("alias", ["default", "company_cronus", "registry"])
+def test_on_commit_in_manual_transaction_management_is_refused_and_writes_nothing(alias):
+    """``set_autocommit(False)`` has no commit to wait for: refused as Django's own ``on_commit`` refuses it."""
+    from django.db import connections
+    from django.db.transaction import TransactionManagementError
+
+    transaction.set_autocommit(False, using=alias)
+    try:
+        with pytest.raises((TransactionManagementError, SessionStartError)) as e:
+            start_session("No-op", company="CRONUS", on_commit=True)
+        assert "set_autocommit(False)" in str(e.value) or "transaction on the registry alias" in str(e.value)
+        connections[alias].rollback()
+    finally:
+        transaction.set_autocommit(True, using=alias)
+    assert not BackgroundSession.objects.exists() and queued_tasks() == 0
+    assert start_session("No-op", company="CRONUS", on_commit=True).status == "queued"
+
+
 def test_on_commit_with_no_open_transaction_queues_at_once():
     s = start_session("No-op", company="CRONUS", on_commit=True)
     assert s.status == "queued" and queued_tasks() == 1
@@ -325,3 +343,35 @@ def test_a_push_that_fails_after_the_callers_commit_leaves_no_queued_record_and_
     assert (done.status, done.error) == ("failed", "Could not be queued: broker down")
     assert list(SessionEvent.objects.filter(session_id=s.id).values_list("kind", flat=True)) == ["created", "failed"]
     assert queued_tasks() == 0
+
+
+FIRST_START = """
+import django
+django.setup()
+from django.db import transaction
+from demo.models import Customer
+from sessions_app.api import start_session
+from sessions_app.companies import use_company
+with transaction.atomic(using="company_cronus"), use_company("CRONUS"):
+    Customer.objects.create(no="FIRST-START", name="written before the first start of this process")
+    session = start_session("No-op", company="CRONUS")
+print(session.id, Customer.objects.using("company_cronus").filter(no="FIRST-START").exists())
+"""
+
+
+def test_the_first_start_of_a_process_keeps_the_callers_open_transaction():
+    """The first start makes django-q2's broker, whose ORM flavour closed every connection inside an atomic block."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import BASE_DIR
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", SESSIONS_LOG_LEVEL="WARNING")
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_START], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    session_id, kept = result.stdout.split()
+    assert kept == "True" and Customer.objects.using("company_cronus").filter(no="FIRST-START").exists()
+    assert BackgroundSession.objects.filter(pk=int(session_id), status="queued").exists()

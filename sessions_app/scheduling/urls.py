@@ -1,4 +1,8 @@
+"""The URLs of the job queue page; each refuses a NUL character in its input, as the engine's pages do."""
+
 from django.urls import path
+
+from sessions_app.forms import refuse_nul
 
 from . import views
 
@@ -10,3 +14,5 @@ urlpatterns = [
     path("add/params/", views.job_params, name="job_params"),
     path("<int:entry_id>/<slug:action>/", views.entry_action, name="entry_action"),
 ]
+for _pattern in urlpatterns:
+    _pattern.callback = refuse_nul(_pattern.callback)
