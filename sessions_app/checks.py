@@ -27,6 +27,7 @@ E014       ``django_htmx`` missing from ``INSTALLED_APPS`` (the pages load htmx 
 E015       ``CurrentCompanyMiddleware`` missing from ``MIDDLEWARE``, or before the authentication middleware
 W004       the ``current_company_context`` context processor missing (pages show no company)
 E016       django-q2's own ORM broker instead of ``GuardedORM`` (it never reads the queued sessions)
+E017       ``SESSIONS_RUN_DIR`` (the cluster's lock files) a folder others may write to, or no folder
 =========  =====================================================================================
 """
 
@@ -360,6 +361,33 @@ def check_timeouts(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+# --- E017: the cluster's lock files -------------------------------------------------------------
+
+
+@register(TAG)
+def check_run_dir(app_configs=None, **kwargs):
+    """A lock folder another user can write to lets that user silence the cluster's checks."""
+    from .leader import not_private, run_dir_path
+
+    path = run_dir_path()
+    try:
+        problem = not_private(path)
+    except FileNotFoundError:
+        return []  # made, private, when the cluster first needs it
+    except OSError as e:
+        problem = f"SESSIONS_RUN_DIR {str(path)!r} cannot be used: {e}"
+    if not problem:
+        return []
+    return [
+        Error(
+            problem,
+            hint="Remove that folder, or set SESSIONS_RUN_DIR to a folder only the cluster's user can write "
+            "(mode 700).",
+            id="sessions_app.E017",
+        )
+    ]
 
 
 # --- E010, E011, W003: the codeunit registry -------------------------------------------------

@@ -25,28 +25,41 @@ from django.core.exceptions import ImproperlyConfigured
 from .conf import app_settings
 
 
-def run_dir() -> Path:
-    """The folder of the cluster's lock files: ``SESSIONS_RUN_DIR``, else one of this user's own in the temp folder.
+def run_dir_path() -> Path:
+    """Where the cluster's lock files go: ``SESSIONS_RUN_DIR``, else a folder of this user's own in the temp folder."""
+    return Path(app_settings.RUN_DIR or Path(tempfile.gettempdir()) / f"django-background-sessions-{os.getuid()}")
 
-    Only this user may write there. A lock file in the shared temp folder
-    could be made first by another local user, who would then hold (or
-    deny) the lock and silence the cluster's checks. A folder that someone
-    else owns, or that others may write to, is refused with the reason.
+
+def not_private(path: Path) -> str:
+    """Why the existing folder ``path`` is no place for the cluster's locks; ``""`` if only this user can write it."""
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):  # a symbolic link too: it could point anywhere
+        return f"SESSIONS_RUN_DIR {str(path)!r} is not a folder."
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return (
+            f"SESSIONS_RUN_DIR {str(path)!r} is not private (owner uid {info.st_uid}, mode {info.st_mode & 0o777:o}): "
+            "another user could take the cluster's locks and silence its checks."
+        )
+    return ""
+
+
+def run_dir() -> Path:
+    """The folder of the cluster's lock files, made if need be; only this user may write there.
+
+    A lock file in the shared temp folder could be made first by another
+    local user, who would then hold (or deny) the lock and silence the
+    cluster's checks. A folder that someone else owns, or that others may
+    write to, is refused with the reason.
     """
-    path = app_settings.RUN_DIR or Path(tempfile.gettempdir()) / f"django-background-sessions-{os.getuid()}"
-    path = Path(path)
+    path = run_dir_path()
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(path)
+        problem = not_private(path)
     except OSError as e:
         raise ImproperlyConfigured(f"SESSIONS_RUN_DIR {str(path)!r} cannot be used: {e}") from e
-    if not stat.S_ISDIR(info.st_mode):  # a symbolic link too: it could point anywhere
-        raise ImproperlyConfigured(f"SESSIONS_RUN_DIR {str(path)!r} is not a folder.")
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+    if problem:
         raise ImproperlyConfigured(
-            f"SESSIONS_RUN_DIR {str(path)!r} is not private (owner uid {info.st_uid}, mode {info.st_mode & 0o777:o}): "
-            "another user could take the cluster's locks. Remove it, or set SESSIONS_RUN_DIR to a folder only "
-            "this user can write."
+            f"{problem} Remove it, or set SESSIONS_RUN_DIR to a folder only this user can write."
         )
     return path
 

@@ -184,6 +184,25 @@ def test_django_q2s_own_orm_broker_would_never_run_a_session():
     assert "sessions_app.brokers.GuardedORM" in error.hint
 
 
+# --- E017: the cluster's lock files -----------------------------------------------------------
+
+
+def test_a_lock_folder_others_may_write_to(tmp_path):
+    import os
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with override_settings(SESSIONS_RUN_DIR=str(shared)):
+        (error,) = assert_reported(checks.check_run_dir(), "sessions_app.E017", "is not private", "mode 777")
+    assert "SESSIONS_RUN_DIR" in error.hint
+    os.chmod(shared, 0o700)
+    with override_settings(SESSIONS_RUN_DIR=str(shared)):
+        assert checks.check_run_dir() == []
+    with override_settings(SESSIONS_RUN_DIR=str(tmp_path / "not yet")):
+        assert checks.check_run_dir() == [] and not (tmp_path / "not yet").exists()  # a check makes nothing
+
+
 # --- E012: timeouts ----------------------------------------------------------------------------
 
 
