@@ -223,6 +223,8 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
         if self._reruns(obj):
             session.append("reruns")
         outcome = ["coloured_status"]
+        if obj.is_waiting_for_company:
+            outcome.append("waiting_for")
         if obj.error:
             outcome.append("error")
         if obj.error_type:
@@ -299,6 +301,19 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
             colour,
             obj.status_label,  # as the web pages say it: "Waiting for the company database"
             "" if pct is None else f" {pct}%",
+        )
+
+    @admin.display(description="Waiting for")
+    def waiting_for(self, obj):
+        """The session that holds the company's database while this one waits for it (SQLite)."""
+        holder = obj.company_holder()
+        if holder is None:
+            return f"another writer (no session) holds {obj.company}"
+        return format_html(
+            "{} ({}), which holds {}",
+            admin_session_link(holder.id, f"Session {holder.id}"),
+            holder.codeunit_name,
+            obj.company,
         )
 
     @admin.display(description="Started", ordering="started_at")
@@ -531,11 +546,8 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
             self.message_user(request, str(e), messages.ERROR)
             return None
         # Values a default factory made (a new GUID) are made anew for the re-run: not pre-filled.
-        initial = {
-            name: value
-            for name, value in session.params.items()
-            if name not in cu.params.fields or not callable(cu.params.fields[name].default)
-        }
+        generated = api.generated_values(session)
+        initial = {name: value for name, value in session.params.items() if name not in generated}
         form = record_form(cu, request.POST if "apply" in request.POST else None, initial=initial)
         if "apply" in request.POST and form.is_valid():
             params = given_values(form)

@@ -7,7 +7,6 @@ whatever transaction the caller holds open, and it is enqueued only after that
 commit (or, with ``on_commit=True``, only after the caller's own commit).
 """
 
-import contextlib
 import logging
 import threading
 import time
@@ -114,6 +113,7 @@ def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -
         codeunit_name=p.codeunit.name,
         company=p.company.name,
         params=p.record.to_json(),
+        generated=sorted(getattr(p.record, "_generated", ())),
         user=p.user,
         username=p.user.get_username() if p.user is not None else "",
         mode=mode,
@@ -533,6 +533,18 @@ def stop_session(session_id, comment: str = "", user=None) -> bool:
     return request_stop(session_id, comment=comment, user=user).stopped
 
 
+def generated_values(session: BackgroundSession) -> set[str]:
+    """The parameters of ``session`` a default factory made; for a session from before they were recorded,
+    every one whose field has a default factory."""
+    if session.generated is not None:
+        return set(session.generated)
+    try:
+        fields = registry.get(session.codeunit_id).params.fields
+    except UnknownCodeunit:
+        return set()
+    return {name for name, field in fields.items() if callable(field.default)}
+
+
 def rerun_session(session_id, *, user=None, params=None, debug: bool = False) -> BackgroundSession:
     """Start the codeunit of session ``session_id`` again, in its company, with its parameters.
 
@@ -549,12 +561,8 @@ def rerun_session(session_id, *, user=None, params=None, debug: bool = False) ->
         )
     values = params
     if values is None:
-        values = dict(original.params)
-        # Values made by a default factory (a new GUID for each run) are made anew.
-        with contextlib.suppress(UnknownCodeunit):
-            for name, field in registry.get(original.codeunit_id).params.fields.items():
-                if callable(field.default):
-                    values.pop(name, None)
+        # Every value the original was given; those a default factory made (a new GUID) are made anew.
+        values = {name: value for name, value in original.params.items() if name not in generated_values(original)}
     return start_session(
         original.codeunit_id,
         company=original.company,

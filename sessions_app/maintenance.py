@@ -209,7 +209,8 @@ def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
         codeunit_id=lost.codeunit_id,
         codeunit_name=lost.codeunit_name,
         company=lost.company,
-        params=lost.params,
+        params=lost.params,  # the same work again: a generated value (a GUID) too, since it never committed
+        generated=lost.generated,
         user_id=lost.user_id,
         username=lost.username,
         timeout=lost.timeout,

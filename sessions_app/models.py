@@ -235,6 +235,12 @@ class BackgroundSession(models.Model):
     codeunit_name = models.CharField(max_length=30)
     company = models.CharField(max_length=100, db_index=True)
     params = models.JSONField(default=dict, blank=True)
+    generated = models.JSONField(
+        default=list,
+        null=True,
+        blank=True,
+        help_text="the parameters a default factory made for this run: a re-run makes its own (null: not recorded)",
+    )
     user = registry_user_field()
     username = models.CharField(max_length=150, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.BACKGROUND)
@@ -302,11 +308,27 @@ class BackgroundSession(models.Model):
         return self.status in FINISHED_STATUSES
 
     @property
+    def is_waiting_for_company(self) -> bool:
+        """Running, but still waiting for its company's write lock (SQLite: one writer at a time)."""
+        return self.status == Status.RUNNING and self.progress_message == WAITING_FOR_LOCK
+
+    @property
     def status_label(self) -> str:
         """The status as people read it: a running session still waiting for its company's database says so."""
-        if self.status == Status.RUNNING and self.progress_message == WAITING_FOR_LOCK:
+        if self.is_waiting_for_company:
             return "Waiting for the company database"
         return self.get_status_display()
+
+    def company_holder(self) -> "BackgroundSession | None":
+        """While it waits for its company: the running session that holds the company, or ``None`` (another writer).
+
+        The earliest started of the company's running sessions that do not wait
+        themselves: sessions take the company in the order they came.
+        """
+        if not self.is_waiting_for_company:
+            return None
+        running = BackgroundSession.objects.filter(company=self.company, status=Status.RUNNING).exclude(pk=self.pk)
+        return running.exclude(progress_message=WAITING_FOR_LOCK).order_by("started_at", "id").first()
 
     def as_dict(self) -> dict:
         """Return the session as JSON-able values, for commands and the status endpoint."""

@@ -78,16 +78,19 @@ class Job:
             SessionEvent.objects.create(session_id=self.session_id, kind=SessionEvent.Kind.LOG, message="got it")
 
     def note_waiting(self) -> None:
-        """Tell the registry the session waits for its company's write lock (another session holds it)."""
+        """Tell the registry the session waits for its company's write lock, and who holds it."""
         with self.note_lock:
             if self.has_lock or self.noted_wait:
                 return
             self.noted_wait = True
             BackgroundSession.objects.filter(pk=self.session_id).update(progress_message=WAITING_FOR_LOCK)
+            session = BackgroundSession.objects.get(pk=self.session_id)
+            holder = session.company_holder()
+            who = f"session {holder.id} ({holder.codeunit_name})" if holder is not None else "another writer"
             SessionEvent.objects.create(
                 session_id=self.session_id,
                 kind=SessionEvent.Kind.LOG,
-                message="waiting for the company database: another session holds its write lock",
+                message=f"waiting for the company database: {who} holds its write lock",
             )
 
 

@@ -291,7 +291,15 @@ def test_a_session_waiting_for_its_company_database_says_so_in_the_list_and_on_i
     client = client_for(boss)
     status = '<b style="color:#0b5cad">Waiting for the company database</b>'
     assert status in client.get(SESSIONS).content.decode()
-    assert status in client.get(session_page(s.id)).content.decode()
+    page = client.get(session_page(s.id)).content.decode()
+    assert status in page and "another writer (no session) holds CRONUS" in page
+    # The session that holds the company is named, with a link, on both pages.
+    holder = api.start_session("Sleep", company="CRONUS", user=boss)
+    BackgroundSession.objects.filter(pk=holder.id).update(status="running", started_at=timezone.now())
+    page = client.get(session_page(s.id)).content.decode()
+    assert f'href="{session_page(holder.id)}">Session {holder.id}</a> (Sleep), which holds CRONUS' in page
+    page = client.get(f"/sessions/{s.id}/").content.decode()
+    assert f'behind <a href="/sessions/{holder.id}/">session {holder.id}</a> (Sleep), which holds CRONUS' in page
     BackgroundSession.objects.filter(pk=s.id).update(progress_message="halfway")
     assert '<b style="color:#0b5cad">Running</b>' in client.get(SESSIONS).content.decode()
 

@@ -375,3 +375,25 @@ def test_the_first_start_of_a_process_keeps_the_callers_open_transaction():
     session_id, kept = result.stdout.split()
     assert kept == "True" and Customer.objects.using("company_cronus").filter(no="FIRST-START").exists()
     assert BackgroundSession.objects.filter(pk=int(session_id), status="queued").exists()
+
+
+def test_a_re_run_keeps_every_value_the_original_was_given_and_makes_generated_ones_anew():
+    """A @task's args and kwargs (Json fields with a default factory) were dropped, so its re-run always failed."""
+    from sessions_app.api import rerun_session
+
+    given_guid = str(uuid.uuid4())
+    task_call = {"task": "tests.testapp.tasks.add", "args": [2, 3], "kwargs": {}}
+    call = start_session("Django Task", company="CRONUS", params=task_call)
+    assert call.generated == []  # every value given; none made by a default factory
+    again = rerun_session(call.id)
+    assert again.params["args"] == [2, 3] and again.params["task"] == "tests.testapp.tasks.add"
+
+    with_guid = start_session("Insert Row", company="CRONUS", params={"log_id": given_guid, "result": "r"})
+    assert rerun_session(with_guid.id).params["log_id"] == given_guid  # given: kept
+    made = start_session("Insert Row", company="CRONUS", params={"result": "r"})
+    assert made.generated == ["log_id"]
+    renewed = rerun_session(made.id)
+    assert renewed.params["log_id"] != made.params["log_id"] and renewed.params["result"] == "r"
+    # A session from before the generated values were recorded: every value of a default factory is made anew.
+    BackgroundSession.objects.filter(pk=with_guid.id).update(generated=None)
+    assert rerun_session(with_guid.id).params["log_id"] != given_guid

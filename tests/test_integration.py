@@ -211,4 +211,4 @@ def test_a_session_waiting_for_its_companys_sqlite_write_lock_says_so_until_it_g
     done = wait_session(s.id, timeout=WAIT)
     assert (done.status, done.status_label, done.progress_message) == ("succeeded", "Succeeded", "")
     messages = list(SessionEvent.objects.filter(session_id=s.id, kind="log").values_list("message", flat=True))
-    assert messages == ["waiting for the company database: another session holds its write lock", "got it"]
+    assert messages == ["waiting for the company database: another writer holds its write lock", "got it"]
