@@ -48,13 +48,13 @@ def noop():
 
 def _queue_size() -> int:
     """Tasks in the queue, delivered or not (an ORM queue row stays until it is acknowledged)."""
-    from sessions_app import queue
+    from sessions_app import transport
 
-    if queue.uses_orm_broker():
+    if transport.uses_orm_broker():
         from django_q.models import OrmQ
 
         return OrmQ.objects.using(app_settings.REGISTRY_ALIAS).count()
-    return queue.broker().queue_size()
+    return transport.broker().queue_size()
 
 
 def percentile(values: list[float], p: float) -> float | None:

@@ -1,7 +1,6 @@
 """The admin: a read-only session log with stop and re-run actions and buttons, and company access."""
 
 from django import forms
-from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -54,27 +53,6 @@ class SessionsModelAdmin(admin.ModelAdmin):
         for pattern in urls:
             pattern.callback = refuse_nul(pattern.callback)
         return urls
-
-
-def hide_django_q_admin(site=None) -> None:
-    """Take django-q2's own task admin (failed, queued and successful tasks) out of the admin.
-
-    Sessions are the one queue users see here: django-q2's rows are the transport under them.
-    django-q2's ``admin`` module is imported first, so its registrations have happened whichever
-    of the two apps the admin discovered first, and its later discovery adds nothing back.
-    """
-    if not apps.is_installed("django_q"):
-        return
-    import django_q.admin  # noqa: F401  (registers its models now, once)
-    from django_q.models import Failure, OrmQ, Success
-
-    site = site or admin.site
-    for model in (Failure, OrmQ, Success):
-        if site.is_registered(model):
-            site.unregister(model)
-
-
-hide_django_q_admin()
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

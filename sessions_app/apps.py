@@ -1,3 +1,5 @@
+"""The engine's app config: registers the system checks, imports every app's codeunits, wires the workers."""
+
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
@@ -20,11 +22,15 @@ class SessionsConfig(AppConfig):
 
             register_codeunit()
 
-        from django_q.signals import post_spawn
+        from django.core.signals import request_finished
 
+        from . import pending, transport
         from .maintenance import start_in_worker
 
-        post_spawn.connect(start_in_worker, dispatch_uid="sessions_app.maintenance")
+        # A request's on-commit starts whose transactions rolled back are settled as it ends.
+        request_finished.connect(pending.settle_ended, dispatch_uid="sessions_app.pending")
+        transport.on_worker_start(start_in_worker, "sessions_app.maintenance")
+        transport.hide_admin()  # sessions are the queue people see; django-q2's rows are the transport
 
 
 def _tasks_backend_configured() -> bool:

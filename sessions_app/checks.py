@@ -41,6 +41,9 @@ from django.core.checks import Error, register
 from django.core.checks import Warning as CheckWarning
 from django.utils.module_loading import import_string
 
+from . import transport
+from .conf import app_settings
+
 TAG = "sessions_app"
 ROUTER = "sessions_app.companies.CompanyRouter"
 
@@ -58,7 +61,7 @@ def _known(aliases: list[str]) -> str:
 
 
 def _registry_alias():
-    return getattr(settings, "SESSIONS_REGISTRY_ALIAS", "registry")
+    return app_settings.REGISTRY_ALIAS
 
 
 def _q_cluster() -> dict:
@@ -237,29 +240,11 @@ def check_registry_alias(app_configs=None, **kwargs):
 # --- E008, E009, E016, W002: django-q2 ---------------------------------------------------------
 
 
-def _broker_class(q: dict):
-    """The broker class ``Q_CLUSTER`` selects, as ``django_q.brokers.get_broker`` would; raise ``ImportError``."""
-    path = q.get("broker_class")
-    if path:
-        return import_string(path)
-    if q.get("iron_mq") or isinstance(q.get("sqs"), dict):
-        return None  # a broker this app does not queue on; W002 names it
-    if q.get("orm"):
-        from django_q.brokers.orm import ORM
-
-        return ORM
-    if q.get("mongo"):
-        return None
-    from django_q.brokers.redis_broker import Redis
-
-    return Redis
-
-
 @register(TAG)
 def check_django_q(app_configs=None, **kwargs):
     """Sessions are queued on the registry alias; the cluster must read them there, through a screening broker."""
     errors = []
-    if not apps.is_installed("django_q"):
+    if not apps.is_installed(transport.APP_LABEL):
         errors.append(
             Error(
                 "'django_q' is not in INSTALLED_APPS: sessions run on django-q2's queue and its tables.",
@@ -280,17 +265,12 @@ def check_django_q(app_configs=None, **kwargs):
             )
         )
 
-    if not apps.is_installed("django_q"):
+    if not apps.is_installed(transport.APP_LABEL):
         return errors  # its brokers cannot even be imported
 
-    from django_q.brokers import Broker
-    from django_q.brokers.orm import ORM
-
-    from .brokers import GuardedORM, GuardedRedis
-
-    guarded = "sessions_app.brokers.GuardedRedis" if "redis" in q else "sessions_app.brokers.GuardedORM"
+    guarded = transport.GUARDED_REDIS if "redis" in q else transport.GUARDED_ORM
     try:
-        cls = _broker_class(q)
+        cls = transport.broker_class(q)
     except (ImportError, AttributeError, TypeError) as e:  # not a dotted path django-q2 could import either
         return [
             *errors,
@@ -300,7 +280,7 @@ def check_django_q(app_configs=None, **kwargs):
                 id="sessions_app.E009",
             ),
         ]
-    if cls is not None and not (isinstance(cls, type) and issubclass(cls, Broker)):
+    if cls is not None and not transport.is_broker(cls):
         return [
             *errors,
             Error(
@@ -309,17 +289,17 @@ def check_django_q(app_configs=None, **kwargs):
                 id="sessions_app.E009",
             ),
         ]
-    if cls is not None and issubclass(cls, ORM) and not issubclass(cls, GuardedORM):
+    if cls is not None and transport.is_plain_orm(cls):
         errors.append(
             Error(
                 f"The django-q2 broker is {cls.__module__}.{cls.__qualname__}: with the ORM broker a queued "
-                "session's registry row is its queue entry, and only sessions_app.brokers.GuardedORM reads "
+                f"session's registry row is its queue entry, and only {transport.GUARDED_ORM} reads "
                 "it; no session would ever run.",
                 hint=f'Set Q_CLUSTER["broker_class"] = {guarded!r} and Q_CLUSTER["orm"] = {registry!r}.',
                 id="sessions_app.E016",
             )
         )
-    elif cls is None or not issubclass(cls, (GuardedORM, GuardedRedis)):
+    elif cls is None or not transport.screens(cls):
         name = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else "a broker other than ORM or Redis"
         errors.append(
             CheckWarning(
@@ -338,8 +318,7 @@ def check_django_q(app_configs=None, **kwargs):
 @register(TAG)
 def check_timeouts(app_configs=None, **kwargs):
     """A default timeout above the maximum would make every start without a ``timeout`` fail."""
-    max_timeout = getattr(settings, "SESSIONS_MAX_TIMEOUT", timedelta(hours=24))
-    default = getattr(settings, "SESSIONS_DEFAULT_TIMEOUT", timedelta(hours=12))
+    max_timeout, default = app_settings.MAX_TIMEOUT, app_settings.DEFAULT_TIMEOUT
     errors = []
     for name, value in (("SESSIONS_MAX_TIMEOUT", max_timeout), ("SESSIONS_DEFAULT_TIMEOUT", default)):
         if not isinstance(value, timedelta) or value < timedelta(seconds=1):
@@ -405,8 +384,8 @@ def codeunit_messages(reg) -> list:
     is only read, never changed.
     """
     messages = []
-    by_id = reg._by_id  # sessions_app internals, read only: the stale entries are invisible through get()
-    for key, cu in reg._by_name.items():
+    by_id, by_name = reg.by_id(), reg.by_name()
+    for key, cu in by_name.items():
         current = by_id.get(cu.id)
         if current is not cu and current is not None and current.name.casefold() != key:
             messages.append(
@@ -419,7 +398,7 @@ def codeunit_messages(reg) -> list:
                 )
             )
     for cu in reg.all():
-        named = reg._by_name.get(cu.name.casefold())
+        named = by_name.get(cu.name.casefold())
         if named is not None and named is not cu and named.id != cu.id:
             messages.append(
                 Error(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 
+from . import transport
 from .conf import app_settings
 from .exceptions import NoCurrentCompany, UnknownCompany
 
@@ -122,7 +123,7 @@ class CompanyRouter:
     """
 
     def _control_alias(self, model) -> str:
-        if model._meta.app_label == "django_q" or getattr(model, "registry_model", False):
+        if model._meta.app_label == transport.APP_LABEL or getattr(model, "registry_model", False):
             return app_settings.REGISTRY_ALIAS
         return "default"
 
@@ -167,10 +168,10 @@ class CompanyRouter:
             return False
         if db == app_settings.REGISTRY_ALIAS:
             if model is None:
-                return app_label == "django_q"
+                return app_label == transport.APP_LABEL
             return self._control_alias(model) == db
         if db == "default":
             if model is None:
-                return app_label != "django_q"
+                return app_label != transport.APP_LABEL
             return self._control_alias(model) == "default"
         return None

@@ -14,7 +14,6 @@ on other hosts (or several on one host) each have their own leader.
 
 import fcntl
 import os
-import socket
 import stat
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import transport
 from .conf import app_settings
 
 
@@ -68,7 +68,7 @@ class Leadership:
     """This process's claim to lead its cluster: ``held()`` takes the lock when it is free."""
 
     def __init__(self, name: str | None = None):
-        self.name = name or f"{socket.gethostname()}-{os.getppid()}"
+        self.name = name or transport.cluster_name().replace(":", "-")
         self.path = run_dir() / f"cluster-{self.name}.lock"
         self._fd: int | None = None
 

@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from . import statements
-from .conf import app_settings
+from .conf import DEFAULT_TIMEOUT, app_settings
 
 
 class CompanyModel(models.Model):
@@ -85,6 +85,10 @@ class BackgroundSessionQuerySet(models.QuerySet):
     def for_company(self, name: str):
         return self.filter(company=name)
 
+    def untaken(self):
+        """Queued background sessions no cluster has taken: the ORM broker's queue."""
+        return self.filter(status=Status.QUEUED, fetched_by="", mode=Mode.BACKGROUND)  # inline ones run here
+
     @staticmethod
     def _event_values(kind: str, message: str = "") -> dict:
         return {"at": timezone.now(), "kind": kind, "message": message}
@@ -136,7 +140,7 @@ class BackgroundSessionQuerySet(models.QuerySet):
         and finishing it deletes none. Two clusters never take the same row:
         the update re-checks that the row is still untaken.
         """
-        untaken = self.filter(status=Status.QUEUED, fetched_by="", mode=Mode.BACKGROUND)  # inline ones run here
+        untaken = self.untaken()
         ids = list(untaken.order_by("id").values_list("id", flat=True)[:limit])
         if not ids:
             return []
@@ -253,7 +257,7 @@ class BackgroundSession(models.Model):
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=100, blank=True, help_text="host:pid that ran it")
-    timeout = models.DurationField(default=timedelta(hours=12))
+    timeout = models.DurationField(default=DEFAULT_TIMEOUT)
     key = models.CharField(max_length=200, null=True, blank=True, unique=True, help_text="the caller's idempotency key")
     origin = models.CharField(
         max_length=100,

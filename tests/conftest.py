@@ -186,16 +186,30 @@ def pytest_collection_modifyitems(config, items):
 
 def queued_tasks() -> int:
     """Tasks waiting in the broker (untaken queued sessions and ORM queue rows, or the Redis list)."""
-    from sessions_app import queue
+    from sessions_app import transport
 
-    return queue.waiting()
+    return transport.waiting()
+
+
+def push(payload: bytes) -> None:
+    """Put a signed package on the broker's own queue, as django-q2's ``async_task`` would (a plain task)."""
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from sessions_app import transport
+
+    broker = transport.broker()
+    if transport.uses_orm_broker():
+        OrmQ.objects.using("registry").create(key=broker.list_key, payload=payload, lock=timezone.now())
+    else:
+        broker.enqueue(payload)
 
 
 @pytest.fixture
 def empty_queue():
     """An empty broker before and after the test (Redis is not flushed with the databases)."""
-    from sessions_app import queue
+    from sessions_app import transport
 
-    queue.broker().purge_queue()
+    transport.broker().purge_queue()
     yield
-    queue.broker().purge_queue()
+    transport.broker().purge_queue()

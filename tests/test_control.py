@@ -185,25 +185,25 @@ def test_prune_deletes_old_finished_sessions_and_their_events_only(capsys):
 
 def test_a_stranded_session_is_queued_again_only_when_its_push_succeeds(monkeypatch):
     """Requeue and push are one registry commit: a failed push leaves the row and its events as they were."""
-    from sessions_app import queue as queue_module
+    from sessions_app import transport as queue_module
 
     s = start_session("No-op", company="CRONUS")
     old = timezone.now() - timedelta(hours=1)
     BackgroundSession.objects.filter(pk=s.id).update(queued_at=old)
     monkeypatch.setattr(queue_module, "can_lose_tasks", lambda: True)  # as Redis can
-    monkeypatch.setattr(queue_module, "broker_is_empty", lambda: True)
-    real_enqueue = queue_module.enqueue_session
+    monkeypatch.setattr(queue_module, "is_empty", lambda: True)
+    real_enqueue = queue_module.publish
 
     def down(session):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue_module, "enqueue_session", down)
+    monkeypatch.setattr(queue_module, "publish", down)
     assert maintenance.requeue_stranded() == []
     row = BackgroundSession.objects.get(pk=s.id)
     assert (row.status, row.queued_at) == ("queued", old)
     assert not SessionEvent.objects.filter(session_id=s.id, message__startswith="queued again").exists()
 
-    monkeypatch.setattr(queue_module, "enqueue_session", real_enqueue)
+    monkeypatch.setattr(queue_module, "publish", real_enqueue)
     assert maintenance.requeue_stranded() == [s.id]
     row = BackgroundSession.objects.get(pk=s.id)
     assert row.status == "queued" and row.queued_at > old and row.task_id != s.task_id

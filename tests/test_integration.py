@@ -8,11 +8,11 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from demo.models import Customer, SessionLog
-from sessions_app import queue
+from sessions_app import transport
 from sessions_app.api import run_codeunit, start_session, wait_session
 from sessions_app.companies import use_company
 from sessions_app.models import WAITING_FOR_LOCK, BackgroundSession, SessionEvent
-from tests.conftest import wait_until
+from tests.conftest import push, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True, databases="__all__")]
 
@@ -144,7 +144,7 @@ def test_a_session_for_cronus_uk_writes_only_to_that_company(cluster, caller_com
 def test_a_redelivered_task_does_not_run_the_session_twice(cluster):
     log_id = uuid.uuid4()
     s = start_session("Insert Row", company="CRONUS", params={"log_id": str(log_id)})
-    queue.push(queue.build_package(s))  # the broker delivers the same task again
+    push(transport.package(s.id, s.task_id))  # the broker delivers the same task again
     wait_session(s.id, timeout=WAIT)
     wait_until(
         lambda: SessionEvent.objects.filter(session_id=s.id, kind="refused").exists(),

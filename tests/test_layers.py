@@ -158,3 +158,36 @@ def test_every_import_in_the_package_the_demo_and_the_benchmark_resolves():
                 if all(failures):
                     broken.extend(failures[0])
     assert broken == []
+
+
+def test_only_the_transport_imports_django_q():
+    """django-q2 behind one package: an upgrade of it touches ``sessions_app/transport/`` alone."""
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module in MODULES
+        if not module.startswith("sessions_app.transport")
+        for name in _imports(module)
+        if name.split(".")[0] == "django_q"
+    )
+    assert offenders == []
+
+
+WEB = ("admin", "views", "forms", "urls", "middleware", "templatetags", "management", "notices")
+
+
+def _is_web(module: str) -> bool:
+    parts = module.split(".")[1:]
+    return bool(parts) and (parts[0] in WEB or (parts[0] == "scheduling" and len(parts) > 1 and parts[1] in WEB))
+
+
+def test_the_engine_imports_no_web_module():
+    """The engine (and the scheduling layer's engine) never imports the admin, views, forms, URLs, middleware,
+    template tags or commands: they sit on it, not under it."""
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module, names in GRAPH.items()
+        if not _is_web(module)
+        for name in names
+        if _is_web(name)
+    )
+    assert offenders == []

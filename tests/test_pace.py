@@ -5,11 +5,11 @@ from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from sessions_app import queue
+from sessions_app import transport
 from sessions_app.api import start_session
 from sessions_app.conf import app_settings
 from sessions_app.pace import Pace
-from tests.conftest import wait_until
+from tests.conftest import push, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -27,11 +27,11 @@ def test_a_pace_is_brisk_until_nothing_came_for_idle_after_seconds():
 
 
 def _orm_broker():
-    if not queue.uses_orm_broker():
+    if not transport.uses_orm_broker():
         pytest.skip("the ORM broker's idle poll (Redis blocks on its list instead)")
     from sessions_app.brokers import GuardedORM
 
-    return GuardedORM(list_key=queue.broker().list_key)
+    return GuardedORM(list_key=transport.broker().list_key)
 
 
 def _reads(captured) -> list[str]:
@@ -58,8 +58,8 @@ def test_an_idle_orm_broker_hands_out_what_comes_in_its_next_look(what):
     if what == "session":
         expected = (start_session("No-op", company="CRONUS").id,)
     else:
-        queue.push(queue.package(999_999, "0" * 32))
+        push(transport.package(999_999, "0" * 32))
         expected = (999_999,)
     handed = broker.dequeue()
     assert [SignedPackage.loads(p)["args"] for _, p in handed] == [expected]
-    assert queue.waiting() == 0
+    assert transport.waiting() == 0

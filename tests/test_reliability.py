@@ -8,7 +8,7 @@ from django.db import connections
 from django.utils import timezone
 
 from demo.models import SessionLog
-from sessions_app import queue
+from sessions_app import transport
 from sessions_app.api import start_session, try_start_session, wait_session
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, SessionEvent
@@ -29,7 +29,7 @@ def nothing_left_behind():
 
 
 def test_a_broker_that_is_down_gives_unavailable_in_bounded_time_and_leaves_nothing(monkeypatch):
-    if queue.uses_orm_broker():
+    if transport.uses_orm_broker():
         pytest.skip("the ORM broker is the registry database: see the registry test")
     from django_q.brokers.redis_broker import Redis
 
@@ -37,7 +37,7 @@ def test_a_broker_that_is_down_gives_unavailable_in_bounded_time_and_leaves_noth
     import redis
 
     dead.connection = redis.from_url("redis://127.0.0.1:1/0?socket_connect_timeout=2&socket_timeout=2")
-    monkeypatch.setattr(queue, "_broker", dead)
+    monkeypatch.setattr(transport, "_broker", dead)
     began = time.monotonic()
     with pytest.raises(SessionStartError) as e:
         start_session("No-op", company="CRONUS")

@@ -7,11 +7,10 @@ import pytest
 from django.utils import timezone
 from django_q.signing import SignedPackage
 
-from sessions_app import queue
 from sessions_app.api import start_session, wait_session
-from sessions_app.brokers import refusal
 from sessions_app.models import RefusedTask
-from tests.conftest import wait_until
+from sessions_app.transport.brokers import refusal
+from tests.conftest import push, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -50,8 +49,8 @@ def test_the_screen_allows_only_session_tasks_carrying_one_id():
 @pytest.mark.integration
 def test_forged_and_tampered_queue_entries_never_run_and_are_recorded(cluster, tmp_path):
     target = tmp_path / "pwned"
-    queue.push(package("os.makedirs", (str(target),)))
-    queue.push(tamper(package("sessions_app.runner.execute", (1,))))
+    push(package("os.makedirs", (str(target),)))
+    push(tamper(package("sessions_app.runner.execute", (1,))))
     wait_until(lambda: RefusedTask.objects.count() == 2, timeout=30, message="both entries to be refused")
     reasons = " | ".join(RefusedTask.objects.values_list("reason", flat=True))
     assert "does not verify" in reasons and "'os.makedirs' is not allowed" in reasons

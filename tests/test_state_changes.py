@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sessions_app import queue, statements
+from sessions_app import statements, transport
 from sessions_app.api import request_stop, start_session
 from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, SessionEvent, Status
+from tests.conftest import push
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -82,7 +83,7 @@ def test_the_chained_and_the_plain_statements_agree():
 
 
 def test_each_queued_session_is_taken_once_and_only_while_it_waits():
-    if not queue.uses_orm_broker():
+    if not transport.uses_orm_broker():
         pytest.skip("the registry is the queue only with the ORM broker")
     started = [start_session("No-op", company="CRONUS") for _ in range(5)]
     cancelled = start_session("No-op", company="CRONUS")
@@ -100,13 +101,13 @@ def test_each_queued_session_is_taken_once_and_only_while_it_waits():
 
 
 def test_the_orm_broker_hands_out_sessions_and_plain_tasks_in_one_round():
-    if not queue.uses_orm_broker():
+    if not transport.uses_orm_broker():
         pytest.skip("the registry is the queue only with the ORM broker")
     from django_q.signing import SignedPackage
 
     s = start_session("No-op", company="CRONUS")
-    queue.push(queue.package(999_999, "0" * 32))  # a plain queue row beside it
-    handed = queue.broker().dequeue()
+    push(transport.package(999_999, "0" * 32))  # a plain queue row beside it
+    handed = transport.broker().dequeue()
     assert [SignedPackage.loads(p)["args"] for _, p in handed] == [(s.id,), (999_999,)]
     assert handed[0][0] is None and handed[1][0] is not None  # a session needs no acknowledgement
-    assert queue.waiting() == 0
+    assert transport.waiting() == 0

@@ -16,7 +16,6 @@ from django.template.defaultfilters import date as format_date
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django_q.models import Schedule
 
 from sessions_app.admin import (
     LIST_TIME_FORMAT,
@@ -89,12 +88,6 @@ class CodeunitAndStatus:
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):
         return coloured(obj)
-
-
-# django-q2's own schedules would run any dotted path, which the guarded brokers refuse:
-# scheduling is done here, through codeunits, so its admin is taken away to avoid confusion.
-if admin.site.is_registered(Schedule):
-    admin.site.unregister(Schedule)
 
 
 # Scheduled tasks.

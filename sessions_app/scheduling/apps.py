@@ -1,3 +1,5 @@
+"""The scheduling layer's app config: its dispatcher in every worker, its origins, pruning and deferral."""
+
 from django.apps import AppConfig
 
 
@@ -10,30 +12,14 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from django_q.signals import post_spawn
-
-        from sessions_app import deferral, origins
+        from sessions_app import deferral, origins, transport
         from sessions_app.signals import prune
 
         from . import deferred, dispatcher
         from .housekeeping import describe_origin, prune_finished, resolve_origin
 
-        post_spawn.connect(dispatcher.start_in_worker, dispatch_uid="sessions_app.scheduling.dispatcher")
+        transport.on_worker_start(dispatcher.start_in_worker, "sessions_app.scheduling.dispatcher")
         prune.connect(prune_finished, dispatch_uid="sessions_app.scheduling.prune")
         for kind in ("task", "job"):
             origins.register(kind, describe=describe_origin, resolve=resolve_origin)
         deferral.register(enqueue=deferred.enqueue, attempts=deferred.attempts)
-        _hide_django_q_schedules()
-
-
-def _hide_django_q_schedules():
-    """Take django-q2's Schedule admin away whichever of the two apps the admin discovered first.
-
-    Its schedules would run any dotted path, which the guarded brokers refuse: scheduling
-    is done through codeunits here. ``admin.py`` does the same when it is imported later.
-    """
-    from django.contrib import admin
-    from django_q.models import Schedule
-
-    if admin.site.is_registered(Schedule):
-        admin.site.unregister(Schedule)
