@@ -8,21 +8,19 @@ commit (or, with ``on_commit=True``, only after the caller's own commit).
 """
 
 import logging
-import threading
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, connections
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from . import fence, limits, queue, runner
+from . import limits, pending, runner, transport
 from .access import can_access
 from .codeunits import Codeunit, registry
-from .companies import Company, company_aliases, current_company, get_company
+from .companies import Company, current_company, get_company
 from .conf import app_settings
 from .context import running_session
 from .exceptions import (
@@ -113,7 +111,7 @@ def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -
         codeunit_name=p.codeunit.name,
         company=p.company.name,
         params=p.record.to_json(),
-        generated=sorted(getattr(p.record, "_generated", ())),
+        generated=sorted(p.record.generated_fields),
         user=p.user,
         username=p.user.get_username() if p.user is not None else "",
         mode=mode,
@@ -153,6 +151,7 @@ def start_session(
     management (``set_autocommit(False)``) raises ``TransactionManagementError``,
     as Django's ``on_commit`` does.
     """
+    pending.settle_ended()  # this thread's earlier on-commit starts whose transactions have ended
     prepared = prepare_start(codeunit, company, params, timeout, user)
     _refuse_inside_registry_transaction()
     if on_commit:
@@ -177,7 +176,7 @@ def start_session(
         session, _ = _run_inline(prepared, key=key, origin=origin, rerun_of=rerun_of)
         return session
 
-    waiting_on = _open_caller_transactions() if on_commit else []
+    waiting_on = pending.open_transactions() if on_commit else []
     status = Status.PENDING if waiting_on else Status.QUEUED
     session = _new_session(prepared, mode=Mode.BACKGROUND, status=status, key=key)
     session.rerun_of, session.origin, session.awaits = rerun_of, origin, waiting_on
@@ -188,7 +187,7 @@ def start_session(
             with limits.start_lock(app_settings.REGISTRY_ALIAS):
                 limits.check(session.company)
                 _create(session, SessionEvent.Kind.CREATED, f"waiting for commit on {', '.join(waiting_on)}")
-            _enqueue_after_commit(session, waiting_on)
+            pending.watch(session, waiting_on)
     except IntegrityError:
         existing = (_find_key(key) if key else None) or (_find_key(origin, field="origin") if origin else None)
         if existing is None:
@@ -257,7 +256,7 @@ def _create(session: BackgroundSession, kind: str, message: str = "") -> None:
 def _create_and_enqueue(session: BackgroundSession) -> None:
     """Write the row and hand it to the queue, or leave nothing behind."""
     session.queued_at = timezone.now()
-    session.task_id = queue.new_task_id()
+    session.task_id = transport.new_task_id()
     try:
         with limits.start_lock(app_settings.REGISTRY_ALIAS):
             limits.check(session.company)
@@ -268,137 +267,10 @@ def _create_and_enqueue(session: BackgroundSession) -> None:
         raise SessionStartError("unavailable", f"The session registry is unavailable: {e}") from e
     # The row is committed: a worker that gets the task at once will find it.
     try:
-        queue.enqueue_session(session)
+        transport.publish(session)
     except Exception as e:
         BackgroundSession.objects.filter(pk=session.pk).delete()
         raise SessionStartError("unavailable", f"The task queue is unavailable: {e}") from e
-
-
-def _open_caller_transactions() -> list[str]:
-    """Return the aliases on which this thread is inside an atomic block (the registry excepted)."""
-    return [
-        conn.alias
-        for conn in connections.all(initialized_only=True)
-        if conn.alias != app_settings.REGISTRY_ALIAS and conn.in_atomic_block
-    ]
-
-
-class _CommitWatch:
-    """Queue a pending session when every watched transaction has committed.
-
-    The fast path is Django's on-commit callbacks. They are not the proof:
-    Django drops them on a rollback, and also when another of the caller's
-    callbacks raises. The proof is the ``start`` fence row written in each of
-    the caller's transactions: when the callbacks are gone without having
-    queued the session, ``resolve_pending`` reads the fence in a thread of
-    its own and queues or cancels the session by what was committed.
-    """
-
-    def __init__(self, session_id: int, aliases: list[str]):
-        self.session_id = session_id
-        self.waiting = set(aliases)
-        self.done = [False]
-        weakref.finalize(self, _resolve_unless_done, session_id, self.done)
-
-    def committed(self, alias: str) -> None:
-        self.waiting.discard(alias)
-        if not self.waiting and not self.done[0]:
-            self.done[0] = True
-            _queue_pending(self.session_id)
-
-
-def fenceable(alias: str) -> bool:
-    """Can ``alias`` hold the fence rows that prove a caller's commit (``default`` and every company)?"""
-    return alias == "default" or alias in company_aliases()
-
-
-def _enqueue_after_commit(session: BackgroundSession, aliases: list[str]) -> None:
-    try:
-        for alias in aliases:
-            if fenceable(alias):  # in the caller's transaction: committed exactly when it is
-                with transaction.atomic(using=alias):  # a savepoint: a failure here leaves the caller's work intact
-                    fence.commit(alias, session.uuid, fence.START)
-    except DatabaseError as e:
-        BackgroundSession.objects.filter(pk=session.pk).delete()
-        raise SessionStartError("unavailable", f"Could not record the session in the caller's transaction: {e}") from e
-    watch = _CommitWatch(session.id, aliases)
-    for alias in aliases:
-        transaction.on_commit(lambda alias=alias, watch=watch: watch.committed(alias), using=alias)
-
-
-def _queue_pending(session_id: int, message: str = "caller committed") -> bool:
-    """Queue a pending session; False if it was no longer pending."""
-    session = BackgroundSession.objects.get(pk=session_id)
-    try:
-        with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the push fails: it stays pending, then failed
-            session.task_id = queue.new_task_id()
-            if not BackgroundSession.objects.queue_pending(session_id, session.task_id, message):
-                return False
-            queue.enqueue_session(session)
-    except Exception as e:
-        logger.exception("session=%s could not be queued after commit", session_id)
-        BackgroundSession.objects.finish(
-            session_id, Status.FAILED, from_status=Status.PENDING, error=f"Could not be queued: {e}"
-        )
-    return True
-
-
-def resolve_pending(session_id: int) -> str | None:
-    """Queue or cancel a pending session by what its caller committed; return the new status, or ``None``.
-
-    ``None`` while one of the caller's transactions is still open, or when an
-    alias it waits on cannot hold a fence row (then only its on-commit
-    callback, or ``SESSIONS_PENDING_MAX_AGE``, decides).
-    """
-    session = BackgroundSession.objects.filter(pk=session_id, status=Status.PENDING).first()
-    if session is None:
-        return None
-    aliases = list(session.awaits or [])
-    if not aliases or not all(fenceable(alias) for alias in aliases):
-        return None
-    for alias in aliases:
-        verdict = fence.void(alias, session.uuid, fence.START)
-        if verdict.outcome == fence.BUSY:
-            return None
-        if verdict.outcome == fence.VOID:
-            if BackgroundSession.objects.cancel_pending(session_id, f"the caller rolled back on {alias}"):
-                logger.info("session=%s cancelled: the caller rolled back on %s", session_id, alias)
-                return Status.CANCELLED
-            return None
-    if _queue_pending(session_id, "caller committed (read from the fence)"):
-        return Status.QUEUED
-    return None
-
-
-def _resolve_unless_done(session_id: int, done: list) -> None:
-    # Called when the caller's on-commit callbacks are gone: at its rollback, or
-    # when another callback raised. Read the fence on connections of our own.
-    if not done[0]:
-        threading.Thread(target=_resolve_in_thread, args=(session_id,), name="sessions-resolve", daemon=True).start()
-
-
-RESOLVE_FOR = 30.0  # seconds a resolving thread waits for the caller's outer transaction, then leaves it to the cluster
-
-
-def _resolve_in_thread(session_id: int) -> None:
-    # A savepoint rolled back inside a transaction that is still open: wait for that transaction to end.
-    deadline = time.monotonic() + RESOLVE_FOR
-    try:
-        awaits = BackgroundSession.objects.filter(pk=session_id).values_list("awaits", flat=True).first() or []
-        if not all(fenceable(alias) for alias in awaits):
-            # No fence to read on such an alias: dropped callbacks are taken for a rollback.
-            BackgroundSession.objects.cancel_pending(
-                session_id, "the caller's on-commit callbacks were dropped (a rollback)"
-            )
-            return
-        while resolve_pending(session_id) is None and time.monotonic() < deadline:
-            if not BackgroundSession.objects.filter(pk=session_id, status=Status.PENDING).exists():
-                return
-            time.sleep(0.2)
-    except Exception:
-        logger.exception("session=%s: could not resolve its caller's commit; the cluster will", session_id)
-    finally:
-        connections.close_all()
 
 
 def _run_inline(

@@ -29,7 +29,7 @@ from datetime import timedelta
 from django.db import connections, transaction
 from django.utils import timezone
 
-from . import fence, leader, retry, runner, signals
+from . import fence, leader, pending, retry, runner, signals, transport
 from .codeunits import registry
 from .companies import all_companies, get_company
 from .conf import app_settings
@@ -101,6 +101,7 @@ def settle(s: BackgroundSession, *, holder_gone: bool = False) -> str | None:
             finished_at=verdict.at,
         ):
             logger.warning("session=%s succeeded: its finish record was missing; the fence says committed", s.id)
+            runner.finished(sessions.get(pk=s.id))
             return Status.SUCCEEDED
         return None
     if s.stop_requested_at is not None:
@@ -125,6 +126,7 @@ def settle(s: BackgroundSession, *, holder_gone: bool = False) -> str | None:
     logger.error("session=%s %s: %s", s.id, status, error)
     if rerun is not None:
         _enqueue_rerun(s, rerun)
+    runner.finished(sessions.get(pk=s.id))
     return status
 
 
@@ -203,8 +205,6 @@ def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
     cannot both start one: its origin is unique. No concurrency limit applies:
     it takes the place of the session that was lost.
     """
-    from . import queue
-
     rerun = BackgroundSession(
         codeunit_id=lost.codeunit_id,
         codeunit_name=lost.codeunit_name,
@@ -219,7 +219,7 @@ def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
         origin=f"{RERUN}:{lost.id}",
         rerun_of=lost.id,
         queued_at=timezone.now(),
-        task_id=queue.new_task_id(),
+        task_id=transport.new_task_id(),
     )
     BackgroundSession.objects.add(rerun, SessionEvent.Kind.QUEUED, f"the re-run of lost session {lost.id}")
     SessionEvent.objects.create(
@@ -230,10 +230,8 @@ def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
 
 def _enqueue_rerun(lost: BackgroundSession, rerun: BackgroundSession) -> None:
     """Hand a committed re-run to the broker; if it is down, the re-run waits, queued, for ``requeue_stranded``."""
-    from . import queue
-
     try:
-        queue.enqueue_session(rerun)
+        transport.publish(rerun)
     except Exception:
         logger.exception("session=%s: its re-run %s could not be queued yet", lost.id, rerun.id)
         return
@@ -243,17 +241,17 @@ def _enqueue_rerun(lost: BackgroundSession, rerun: BackgroundSession) -> None:
 def resolve_pending() -> list[int]:
     """Queue or cancel pending sessions by what their callers committed (the fence); return those decided.
 
-    The caller's on-commit callback normally queues a pending session at
-    once; this catches those whose callbacks were dropped or whose caller died.
+    The caller's on-commit callback normally queues a pending session at once,
+    and the caller's own thread settles one whose callbacks were dropped
+    (``pending.settle_ended``); this catches the rest, a caller that died or
+    that never started another session or finished a request.
     """
-    from .api import resolve_pending as resolve
-
     cutoff = timezone.now() - timedelta(seconds=PENDING_SETTLE_AFTER)
     decided = []
     for session_id in BackgroundSession.objects.filter(status=Status.PENDING, created_at__lt=cutoff).values_list(
         "id", flat=True
     ):
-        if resolve(session_id) is not None:
+        if pending.resolve(session_id) is not None:
             decided.append(session_id)
     return decided
 
@@ -280,8 +278,6 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     ``SESSIONS_REQUEUE_AFTER`` and the broker holds nothing at all.
     The worker's claim runs a session once whatever happens.
     """
-    from . import queue
-
     now = timezone.now()
     queued = BackgroundSession.objects.filter(status=Status.QUEUED)
     taken = queued.exclude(fetched_by="").filter(fetched_at__lt=now - timedelta(seconds=FETCHED_GRACE))
@@ -290,18 +286,18 @@ def requeue_stranded(batch: int = 100) -> list[int]:
     why = {s.id: f"the cluster {s.fetched_by} that took it is gone" for s in stranded}
     if len(stranded) < batch:
         untaken = queued.filter(fetched_by="", queued_at__lt=now - app_settings.REQUEUE_AFTER).order_by("id")
-        if queue.can_lose_tasks() and untaken.exists() and queue.broker_is_empty():
+        if transport.can_lose_tasks() and untaken.exists() and transport.is_empty():
             lost = list(untaken[: batch - len(stranded)])
             stranded += lost
             why.update({s.id: f"the broker lost it (queued {app_settings.REQUEUE_AFTER} ago)" for s in lost})
     requeued = []
     for s in stranded:
-        s.task_id = queue.new_task_id()
+        s.task_id = transport.new_task_id()
         try:
             with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # no push, no record of one
                 if not BackgroundSession.objects.requeue(s.id, s.queued_at, s.task_id, f"queued again: {why[s.id]}"):
                     continue
-                queue.enqueue_session(s)
+                transport.publish(s)
         except Exception:
             logger.exception("session=%s could not be queued again", s.id)
             continue

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django_q.signing import SignedPackage
 
 from demo.models import Customer, SessionLog
-from sessions_app import queue
+from sessions_app import transport
 from sessions_app.api import (
     get_session,
     is_session_active,
@@ -80,9 +80,9 @@ def test_start_writes_a_queued_row_and_one_task_carrying_only_the_id():
     assert row.timeout == timedelta(seconds=300) and row.task_id
     assert is_session_active(s.id)
     assert queued_tasks() == 1
-    if queue.uses_orm_broker():
-        [(ack_id, payload)] = queue.broker().dequeue()  # the row is the queue entry: taken, no ack needed
-        assert ack_id is None and BackgroundSession.objects.get(pk=s.id).fetched_by == queue.cluster_name()
+    if transport.uses_orm_broker():
+        [(ack_id, payload)] = transport.broker().dequeue()  # the row is the queue entry: taken, no ack needed
+        assert ack_id is None and BackgroundSession.objects.get(pk=s.id).fetched_by == transport.cluster_name()
         task = SignedPackage.loads(payload)
         assert task["func"] == "sessions_app.runner.execute"
         assert task["args"] == (s.id,) and task["kwargs"] == {}
@@ -173,12 +173,16 @@ def test_on_commit_with_no_open_transaction_queues_at_once():
 
 
 def test_on_commit_rollback_cancels_and_enqueues_nothing():
+    from sessions_app import pending
+
     with pytest.raises(ZeroDivisionError):
         with transaction.atomic(using="company_cronus"):
             s = start_session("No-op", company="CRONUS", on_commit=True)
             1 / 0
-    row = wait_until(lambda: BackgroundSession.objects.filter(pk=s.id, status="cancelled").first(), timeout=10)
-    assert row.finished_at is not None
+    assert BackgroundSession.objects.get(pk=s.id).status == "pending"  # Django dropped its callback, silently
+    assert pending.settle_ended() == [s.id]  # the explicit trigger: a request's end, the next start, the cluster
+    row = BackgroundSession.objects.get(pk=s.id)
+    assert row.status == "cancelled" and row.finished_at is not None
     assert queued_tasks() == 0
     message = "the caller rolled back on company_cronus"
     assert SessionEvent.objects.filter(session_id=s.id, kind="cancelled", message=message).exists()
@@ -193,9 +197,39 @@ def test_on_commit_inside_a_savepoint_that_rolls_back_cancels():
         except KeyError:
             pass
         kept = start_session("No-op", company="CRONUS", on_commit=True)
-    wait_until(lambda: BackgroundSession.objects.get(pk=s.id).status == "cancelled", timeout=10)
-    assert BackgroundSession.objects.get(pk=kept.id).status == "queued"
+    assert BackgroundSession.objects.get(pk=kept.id).status == "queued"  # its callback ran at the commit
+    start_session("No-op", company="CRONUS", debug=True)  # the next start of this thread settles the other
+    assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
     assert queued_tasks() == 1
+
+
+def test_a_request_that_rolls_back_settles_its_on_commit_starts_as_it_ends():
+    from django.core.signals import request_finished
+
+    with pytest.raises(ZeroDivisionError):
+        with transaction.atomic():
+            s = start_session("No-op", company="CRONUS", on_commit=True)
+            1 / 0
+    assert BackgroundSession.objects.get(pk=s.id).status == "pending"
+    request_finished.send(sender=None)
+    assert BackgroundSession.objects.get(pk=s.id).status == "cancelled"
+
+
+def test_a_pending_start_whose_caller_died_is_settled_by_the_cluster_from_the_fence():
+    """The caller's thread is gone: nothing of it settles the session, the cluster's check does."""
+    from django.utils import timezone
+
+    from sessions_app import maintenance, pending
+
+    with pytest.raises(ZeroDivisionError):
+        with transaction.atomic(using="company_cronus"):
+            transaction.on_commit(lambda: 1 / 0, using="company_cronus")  # Django drops the callbacks after it
+            s = start_session("No-op", company="CRONUS", on_commit=True)
+    pending._watches().clear()  # and its thread never looks again, as a caller that died
+    assert BackgroundSession.objects.get(pk=s.id).status == "pending"
+    BackgroundSession.objects.filter(pk=s.id).update(created_at=timezone.now() - timezone.timedelta(seconds=5))
+    assert maintenance.resolve_pending() == [s.id]
+    assert BackgroundSession.objects.get(pk=s.id).status == "queued"  # the fence says the caller committed
 
 
 def test_a_used_key_returns_the_same_session_and_enqueues_nothing_more():
@@ -331,12 +365,12 @@ def test_a_re_run_links_to_the_session_it_runs_again():
 
 def test_a_push_that_fails_after_the_callers_commit_leaves_no_queued_record_and_fails_the_session(monkeypatch):
     """The status change and its push are one registry commit: a failed push leaves no 'queued' behind."""
-    from sessions_app import queue as queue_module
+    from sessions_app import transport as queue_module
 
     def down(session):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue_module, "enqueue_session", down)
+    monkeypatch.setattr(queue_module, "publish", down)
     with transaction.atomic(using="company_cronus"):
         s = start_session("No-op", company="CRONUS", on_commit=True)
     done = BackgroundSession.objects.get(pk=s.id)
