@@ -8,12 +8,10 @@ PostgreSQL, the write lock (``BEGIN IMMEDIATE``) on SQLite.
 
 from contextlib import contextmanager
 
-from django.db import connections
-
 from .conf import app_settings
 from .exceptions import SessionStartError
 from .models import BackgroundSession
-from .transactions import write_atomic
+from .transactions import serialized
 
 START_LOCK_KEY = 0x5E55_10  # the advisory lock id starts serialise on
 
@@ -28,11 +26,7 @@ def start_lock(alias: str):
     if not limits_set():
         yield  # the start's one insert is its own transaction
         return
-    with write_atomic(alias):
-        conn = connections[alias]
-        if conn.vendor == "postgresql":
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [START_LOCK_KEY])
+    with serialized(alias, START_LOCK_KEY):
         yield
 
 

@@ -51,6 +51,21 @@ def write_atomic(alias: str):
 
 
 @contextmanager
+def serialized(alias: str, key: int):
+    """``write_atomic`` that no other block serialized on ``key`` runs beside: a count, then a write, as one step.
+
+    PostgreSQL: a transaction-level advisory lock on ``key``. SQLite: the
+    write lock its immediate transaction holds already serialises every writer.
+    """
+    with write_atomic(alias):
+        conn = connections[alias]
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        yield
+
+
+@contextmanager
 def atomic_in_turn(alias: str, *, give_up: Callable[[], None] | None = None):
     """An atomic block that waits its turn for the write lock, as long as it takes: a session's transaction.
 

@@ -12,7 +12,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -20,12 +19,12 @@ from sessions_app import api, retry
 from sessions_app.access import can_access, load_user
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, Status
-from sessions_app.transactions import write_atomic
+from sessions_app.transactions import serialized, write_atomic
 
 from . import clock
 from .conf import app_settings
 from .exceptions import JobQueueError
-from .models import JobLogStatus, JobQueueEntry, JobQueueLogEntry, JobStatus
+from .models import JobLogStatus, JobQueueEntry, JobStatus
 from .recurrence import parse_weekdays
 from .tasks import isolated
 
@@ -160,7 +159,7 @@ def set_job_ready(entry_id, user=None) -> JobQueueEntry:
     }
     if user is not None and getattr(user, "is_authenticated", False):
         changes.update(user=user, username=user.get_username())
-    if not JobQueueEntry.objects.filter(pk=entry.pk).exclude(status=JobStatus.IN_PROCESS).update(**changes):
+    if not JobQueueEntry.objects.change_unless_in_process(entry.pk, **changes):
         raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
@@ -172,11 +171,7 @@ def set_job_on_hold(entry_id, user=None) -> JobQueueEntry:
     """Put an entry on hold: the dispatcher leaves it alone until it is set ready."""
     entry = get_job(entry_id)
     _check_user(user, entry.company, "change_jobqueueentry")
-    if (
-        not JobQueueEntry.objects.filter(pk=entry.pk)
-        .exclude(status=JobStatus.IN_PROCESS)
-        .update(status=JobStatus.ON_HOLD)
-    ):
+    if not JobQueueEntry.objects.change_unless_in_process(entry.pk, status=JobStatus.ON_HOLD):
         raise JobQueueError(f"Job queue entry {entry.pk} is in process; wait for it to finish.", "in_process")
     return get_job(entry.pk)
 
@@ -201,15 +196,14 @@ def run_job_now(entry_id, user=None, debug: bool = False) -> BackgroundSession:
 
 
 def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
-    """Move ``entry`` to in process and open its log entry; False if it was not ours to start."""
-    statuses = Q(status__in=(JobStatus.READY, JobStatus.WAITING)) if not force else ~Q(status=JobStatus.IN_PROCESS)
-    now = timezone.now()
-    with write_atomic(app_settings.REGISTRY_ALIAS):
+    """Move ``entry`` to in process and open its log entry; False if it was not ours to start.
+
+    Entries of one category are claimed one at a time (``serialized``), so
+    at most one of them is in process; the others wait.
+    """
+    registry = app_settings.REGISTRY_ALIAS
+    with serialized(registry, CATEGORY_LOCK_KEY) if entry.category else write_atomic(registry):
         if entry.category:
-            conn = connections[app_settings.REGISTRY_ALIAS]
-            if conn.vendor == "postgresql":
-                with conn.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATEGORY_LOCK_KEY])
             busy = (
                 JobQueueEntry.objects.filter(
                     company=entry.company, category=entry.category, status=JobStatus.IN_PROCESS
@@ -223,29 +217,9 @@ def _claim(entry: JobQueueEntry, *, force: bool = False) -> bool:
                     raise JobQueueError(
                         f"Category {entry.category} is busy: entry {busy} is in process.", "category_busy"
                     )
-                JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.READY).update(status=JobStatus.WAITING)
+                JobQueueEntry.objects.wait(entry.pk)
                 return False
-        claimed = JobQueueEntry.objects.filter(statuses, pk=entry.pk, run_count=entry.run_count).update(
-            status=JobStatus.IN_PROCESS,
-            previous_status=F("status"),
-            run_count=F("run_count") + 1,
-            attempts=F("attempts") + 1,
-            claimed_at=now,
-            session_id=None,
-        )
-        if not claimed:
-            return False
-        entry.refresh_from_db(using=app_settings.REGISTRY_ALIAS)
-        JobQueueLogEntry.objects.create(
-            entry=entry,
-            company=entry.company,
-            codeunit_id=entry.codeunit_id,
-            codeunit_name=entry.codeunit_name,
-            description=entry.description,
-            username=entry.username,
-            started_at=now,
-        )
-    return True
+        return JobQueueEntry.objects.start_run(entry, force=force)
 
 
 def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> BackgroundSession | None:
@@ -264,13 +238,7 @@ def _start_run(entry: JobQueueEntry, *, user=None, debug: bool = False) -> Backg
         logger.error("job=%s run %s could not start: %s", entry.id, entry.run_count, e)
         _finish_run(entry, None, error=f"Could not start: {e}")
         return None
-    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):
-        if JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count).update(
-            session_id=session.id
-        ):
-            JobQueueLogEntry.objects.filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(
-                session_id=session.id
-            )
+    JobQueueEntry.objects.attach_session(entry.pk, entry.run_count, session.id)
     entry.session_id = session.id
     logger.info("job=%s run %s is session %s", entry.id, entry.run_count, session.id)
     if not session.is_active:
@@ -314,18 +282,15 @@ def _finish_run(entry: JobQueueEntry, session: BackgroundSession | None, error: 
             changes.update(status=JobStatus.READY, earliest_start=now + timedelta(seconds=entry.rerun_delay))
         else:
             changes.update(status=JobStatus.ERROR)
-    with transaction.atomic(using=app_settings.REGISTRY_ALIAS):  # the entry and its log entry: one commit
-        if not JobQueueEntry.objects.filter(pk=entry.pk, status=JobStatus.IN_PROCESS, run_count=entry.run_count).update(
-            **changes
-        ):
-            return
-        JobQueueLogEntry.objects.filter(entry_id=entry.pk, status=JobLogStatus.IN_PROCESS).update(
-            status=JobLogStatus.SUCCESS if success else JobLogStatus.ERROR,
-            finished_at=session.finished_at if session is not None and session.finished_at else timezone.now(),
-            session_id=session.id if session is not None else None,
-            error_message=error[:10000],
-            error_traceback=tb,
-        )
+    log = {
+        "status": JobLogStatus.SUCCESS if success else JobLogStatus.ERROR,
+        "finished_at": session.finished_at if session is not None and session.finished_at else timezone.now(),
+        "session_id": session.id if session is not None else None,
+        "error_message": error[:10000],
+        "error_traceback": tb,
+    }
+    if not JobQueueEntry.objects.finish_run(entry.pk, entry.run_count, changes, log):
+        return
     level = logging.INFO if success else logging.ERROR
     logger.log(level, "job=%s run %s: %s -> %s", entry.id, entry.run_count, changes["last_outcome"], changes["status"])
 
@@ -342,9 +307,7 @@ def expire(now: datetime) -> list[int]:
     """Finish entries whose expiration has passed before they could start."""
     expired = []
     for entry in JobQueueEntry.objects.filter(status__in=(JobStatus.READY, JobStatus.WAITING), expires_at__lte=now):
-        if JobQueueEntry.objects.filter(pk=entry.pk, status__in=(JobStatus.READY, JobStatus.WAITING)).update(
-            status=JobStatus.FINISHED, last_outcome="expired"
-        ):
+        if JobQueueEntry.objects.expire(entry.pk):
             expired.append(entry.pk)
             logger.info("job=%s expired at %s without starting", entry.pk, entry.expires_at)
     return expired

@@ -3,12 +3,12 @@
 Their tables keep the names they had when they lived in ``sessions_app``.
 """
 
-from datetime import timedelta
-
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from sessions_app.conf import DEFAULT_TIMEOUT
 from sessions_app.models import RegistryManager, registry_user_field
 
 from . import clock
@@ -28,6 +28,60 @@ class TaskStatus(models.TextChoices):
 
 
 ACTIVE_TASK_STATUSES = (TaskStatus.NOT_READY, TaskStatus.READY, TaskStatus.RUNNING)
+WAITING_TASK_STATUSES = (TaskStatus.NOT_READY, TaskStatus.READY)
+
+
+class ScheduledTaskQuerySet(models.QuerySet):
+    """A task's state changes: each a conditional update on its status (and attempt), so two deciders never both win.
+
+    Each returns whether it changed the task.
+    """
+
+    def _running(self, task_id: int, attempt: int):
+        return self.filter(pk=task_id, status=TaskStatus.RUNNING, attempts=attempt)
+
+    def set_ready(self, task_id: int, not_before=None) -> bool:
+        """A task that has not started becomes ready (to run at or after ``not_before``, if given)."""
+        changes = {"status": TaskStatus.READY} | ({"not_before": not_before} if not_before is not None else {})
+        return bool(self.filter(pk=task_id, status__in=WAITING_TASK_STATUSES).update(**changes))
+
+    def cancel_waiting(self, task_id: int) -> bool:
+        return bool(
+            self.filter(pk=task_id, status__in=WAITING_TASK_STATUSES).update(
+                status=TaskStatus.CANCELLED, finished_at=timezone.now()
+            )
+        )
+
+    def cancel_running(self, task_id: int, attempt: int) -> bool:
+        return bool(self._running(task_id, attempt).update(status=TaskStatus.CANCELLED, finished_at=timezone.now()))
+
+    def claim(self, task_id: int, attempts: int) -> bool:
+        """A ready task with ``attempts`` so far starts its next attempt (its session is started next)."""
+        return bool(
+            self.filter(pk=task_id, status=TaskStatus.READY, attempts=attempts).update(
+                status=TaskStatus.RUNNING, attempts=attempts + 1, claimed_at=timezone.now(), session_id=None
+            )
+        )
+
+    def attach_session(self, task_id: int, attempt: int, session_id: int) -> bool:
+        return bool(self._running(task_id, attempt).update(session_id=session_id))
+
+    def succeed(self, task_id: int, attempt: int) -> bool:
+        return bool(self._running(task_id, attempt).update(status=TaskStatus.SUCCEEDED, finished_at=timezone.now()))
+
+    def retry_at(self, task_id: int, attempt: int, when, **error) -> bool:
+        """The attempt failed and is tried again at ``when``; ``error`` keeps what it failed with."""
+        return bool(self._running(task_id, attempt).update(status=TaskStatus.READY, not_before=when, **error))
+
+    def fail(self, task_id: int, attempt: int, **error) -> bool:
+        return bool(
+            self._running(task_id, attempt).update(status=TaskStatus.FAILED, finished_at=timezone.now(), **error)
+        )
+
+    def note_failure_session(self, task_id: int, session_id: int | None = None, error: str = "") -> None:
+        """The session its failure codeunit runs in, or why that could not start."""
+        changes = {"failure_session_id": session_id} if session_id is not None else {"failure_error": error[:10000]}
+        self.filter(pk=task_id).update(**changes)
 
 
 class ScheduledTask(models.Model):
@@ -44,7 +98,7 @@ class ScheduledTask(models.Model):
     params = models.JSONField(default=dict, blank=True)
     user = registry_user_field()
     username = models.CharField(max_length=150, blank=True)
-    timeout = models.DurationField(default=timedelta(hours=12))
+    timeout = models.DurationField(default=DEFAULT_TIMEOUT)
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.READY)
     not_before = models.DateTimeField(
         help_text="it does not start before this (scheduler clock)", validators=[clock.schedulable]
@@ -60,7 +114,7 @@ class ScheduledTask(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = RegistryManager()
+    objects = RegistryManager.from_queryset(ScheduledTaskQuerySet)()
 
     class Meta:
         db_table = "sessions_app_scheduledtask"
@@ -106,6 +160,75 @@ class JobStatus(models.TextChoices):
     """Due, but another entry of its category is in process."""
 
 
+class JobQueueEntryQuerySet(models.QuerySet):
+    """An entry's state changes: conditional updates, and with its log entry in one commit where a run is recorded."""
+
+    def _in_process(self, entry_id: int, run_count: int):
+        return self.filter(pk=entry_id, status=JobStatus.IN_PROCESS, run_count=run_count)
+
+    def change_unless_in_process(self, entry_id: int, **changes) -> bool:
+        """Set ready or on hold (``changes``): never an entry whose run is in process."""
+        return bool(self.filter(pk=entry_id).exclude(status=JobStatus.IN_PROCESS).update(**changes))
+
+    def wait(self, entry_id: int) -> bool:
+        """A ready entry whose category is busy waits for it."""
+        return bool(self.filter(pk=entry_id, status=JobStatus.READY).update(status=JobStatus.WAITING))
+
+    def start_run(self, entry: "JobQueueEntry", *, force: bool = False) -> bool:
+        """Move ``entry`` (as read, at its ``run_count``) to in process and open its run's log entry.
+
+        A due entry is ready or waiting; ``force`` (run now) starts one in any
+        status but in process. Call inside a transaction on the registry.
+        """
+        statuses = ~Q(status=JobStatus.IN_PROCESS) if force else Q(status__in=(JobStatus.READY, JobStatus.WAITING))
+        now = timezone.now()
+        if not self.filter(statuses, pk=entry.pk, run_count=entry.run_count).update(
+            status=JobStatus.IN_PROCESS,
+            previous_status=F("status"),
+            run_count=F("run_count") + 1,
+            attempts=F("attempts") + 1,
+            claimed_at=now,
+            session_id=None,
+        ):
+            return False
+        entry.refresh_from_db(using=self.db)
+        JobQueueLogEntry.objects.create(
+            entry=entry,
+            company=entry.company,
+            codeunit_id=entry.codeunit_id,
+            codeunit_name=entry.codeunit_name,
+            description=entry.description,
+            username=entry.username,
+            started_at=now,
+        )
+        return True
+
+    def attach_session(self, entry_id: int, run_count: int, session_id: int) -> bool:
+        """The run's session was started: the entry and its log entry name it, in one commit."""
+        with transaction.atomic(using=self.db):
+            if not self._in_process(entry_id, run_count).update(session_id=session_id):
+                return False
+            JobQueueLogEntry.objects.filter(entry_id=entry_id, status=JobLogStatus.IN_PROCESS).update(
+                session_id=session_id
+            )
+        return True
+
+    def finish_run(self, entry_id: int, run_count: int, changes: dict, log: dict) -> bool:
+        """The run ended: the entry moves on (``changes``) and its log entry is closed (``log``), in one commit."""
+        with transaction.atomic(using=self.db):
+            if not self._in_process(entry_id, run_count).update(**changes):
+                return False
+            JobQueueLogEntry.objects.filter(entry_id=entry_id, status=JobLogStatus.IN_PROCESS).update(**log)
+        return True
+
+    def expire(self, entry_id: int) -> bool:
+        """An entry whose expiration passed before it could start is finished."""
+        waiting = (JobStatus.READY, JobStatus.WAITING)
+        return bool(
+            self.filter(pk=entry_id, status__in=waiting).update(status=JobStatus.FINISHED, last_outcome="expired")
+        )
+
+
 class JobQueueEntry(models.Model):
     """Recurring or one-off work administrators manage: Business Central's Job Queue Entry.
 
@@ -122,7 +245,7 @@ class JobQueueEntry(models.Model):
     codeunit_id = models.PositiveIntegerField()
     codeunit_name = models.CharField(max_length=30)
     params = models.JSONField(default=dict, blank=True)
-    timeout = models.DurationField(default=timedelta(hours=12))
+    timeout = models.DurationField(default=DEFAULT_TIMEOUT)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.ON_HOLD)
     earliest_start = models.DateTimeField(
         null=True, blank=True, help_text="its next run; empty: as soon as ready", validators=[clock.schedulable]
@@ -171,7 +294,7 @@ class JobQueueEntry(models.Model):
         "run_on_sundays",
     )
 
-    objects = RegistryManager()
+    objects = RegistryManager.from_queryset(JobQueueEntryQuerySet)()
 
     class Meta:
         db_table = "sessions_app_jobqueueentry"

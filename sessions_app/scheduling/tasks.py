@@ -123,12 +123,7 @@ def set_task_ready(task_id, not_before: datetime | None = None, user=None) -> bo
     number = api.parse_session_id(task_id)
     if number is None or not _may_change(number, user):
         return False
-    changes = {"status": TaskStatus.READY}
-    if not_before is not None:
-        changes["not_before"] = clock.aware(not_before, "not_before")
-    return bool(
-        ScheduledTask.objects.filter(pk=number, status__in=(TaskStatus.NOT_READY, TaskStatus.READY)).update(**changes)
-    )
+    return ScheduledTask.objects.set_ready(number, clock.aware(not_before, "not_before"))
 
 
 def cancel_task(task_id, user=None) -> bool:
@@ -139,15 +134,11 @@ def cancel_task(task_id, user=None) -> bool:
     number = api.parse_session_id(task_id)
     if number is None or not _may_change(number, user):
         return False
-    now = timezone.now()
-    waiting = (TaskStatus.NOT_READY, TaskStatus.READY)
-    if ScheduledTask.objects.filter(pk=number, status__in=waiting).update(status=TaskStatus.CANCELLED, finished_at=now):
+    if ScheduledTask.objects.cancel_waiting(number):
         logger.info("task=%s cancelled before it started", number)
         return True
     task = ScheduledTask.objects.filter(pk=number, status=TaskStatus.RUNNING).first()
-    if task is None or not ScheduledTask.objects.filter(
-        pk=number, status=TaskStatus.RUNNING, attempts=task.attempts
-    ).update(status=TaskStatus.CANCELLED, finished_at=now):
+    if task is None or not ScheduledTask.objects.cancel_running(number, task.attempts):
         return False
     if task.session_id is not None:  # the right to cancel the task is the right to stop its session
         who = f" by {user.get_username()}" if user is not None and getattr(user, "is_authenticated", False) else ""
@@ -176,11 +167,8 @@ def dispatch(now: datetime) -> list[int]:
     ]
     for task in due:
         with isolated(f"task={task.id} start"):
-            attempt = task.attempts + 1
-            if ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.READY, attempts=task.attempts).update(
-                status=TaskStatus.RUNNING, attempts=attempt, claimed_at=timezone.now(), session_id=None
-            ):
-                task.attempts = attempt
+            if ScheduledTask.objects.claim(task.pk, task.attempts):
+                task.attempts += 1
                 started.append(task.id)
                 _start_attempt(task)
     return started
@@ -203,9 +191,7 @@ def _start_attempt(task: ScheduledTask) -> None:
         retriable = e.reason in ("limit_reached", "unavailable")
         _after_failure(task, f"Could not start: {e}", "sessions_app.exceptions.SessionStartError", "", retriable)
         return
-    if not ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(
-        session_id=session.id
-    ):
+    if not ScheduledTask.objects.attach_session(task.pk, task.attempts, session.id):
         api.request_stop(session.id, comment=f"task {task.id} was cancelled")  # cancelled meanwhile
     logger.info("task=%s attempt %s is session %s", task.id, task.attempts, session.id)
 
@@ -243,9 +229,7 @@ def _settle_one(task: ScheduledTask, session: BackgroundSession | None, stale: d
     if session is not None and session.is_active:
         return
     if session is not None and session.status == Status.SUCCEEDED:
-        if ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts).update(
-            status=TaskStatus.SUCCEEDED, finished_at=timezone.now()
-        ):
+        if ScheduledTask.objects.succeed(task.pk, task.attempts):
             logger.info("task=%s succeeded in session %s", task.id, session.id)
         return
     if session is None:
@@ -273,14 +257,14 @@ def retry_delay(attempt: int) -> timedelta:
 
 
 def _after_failure(task: ScheduledTask, error: str, error_type: str, tb: str, retriable: bool) -> None:
-    tasks = ScheduledTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING, attempts=task.attempts)
+    tasks = ScheduledTask.objects
     fields = {"error_message": error[:10000], "error_type": error_type[:200], "error_traceback": tb}
     if retriable and task.attempts <= app_settings.TASK_MAX_RETRIES:
         when = clock.now() + retry_delay(task.attempts)
-        if tasks.update(status=TaskStatus.READY, not_before=when, **fields):
+        if tasks.retry_at(task.pk, task.attempts, when, **fields):
             logger.warning("task=%s attempt %s failed (%s); retrying at %s", task.id, task.attempts, error, when)
         return
-    if not tasks.update(status=TaskStatus.FAILED, finished_at=timezone.now(), **fields):
+    if not tasks.fail(task.pk, task.attempts, **fields):
         return
     logger.error("task=%s failed after %s attempt(s): %s", task.id, task.attempts, error)
     task.status = TaskStatus.FAILED
@@ -303,9 +287,9 @@ def _start_failure_codeunit(task: ScheduledTask) -> None:
         )
     except (SessionStartError, UnknownCodeunit) as e:
         logger.error("task=%s: its failure codeunit could not start: %s", task.id, e)
-        ScheduledTask.objects.filter(pk=task.pk).update(failure_error=str(e)[:10000])
+        ScheduledTask.objects.note_failure_session(task.pk, error=str(e))
         return
-    ScheduledTask.objects.filter(pk=task.pk).update(failure_session_id=session.id)
+    ScheduledTask.objects.note_failure_session(task.pk, session.id)
     logger.info("task=%s: failure codeunit %s runs in session %s", task.id, failure, session.id)
 
 
