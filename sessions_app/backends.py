@@ -28,24 +28,24 @@ On Django 6 this is ``django.tasks``; on Django 5.2 the ``django-tasks`` backpor
 import importlib
 
 from django.apps import apps
-from django.conf import settings
 
 try:
     from django.tasks import TaskContext, TaskResult, TaskResultStatus
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import TaskError
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-    from django.tasks.signals import task_enqueued, task_started
+    from django.tasks.signals import task_enqueued, task_finished, task_started
 except ImportError:  # Django 5.2: the backport
     from django_tasks import TaskContext, TaskResult, TaskResultStatus
     from django_tasks.backends.base import BaseTaskBackend
     from django_tasks.base import TaskError
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
     from django_tasks.exceptions import TaskResultDoesNotExist
-    from django_tasks.signals import task_enqueued, task_started
+    from django_tasks.signals import task_enqueued, task_finished, task_started
 
-from . import api, deferral
+from . import api, deferral, signals
 from .codeunits import registry
+from .conf import app_settings
 from .models import BackgroundSession, Status
 from .origins import RERUN
 from .records import Json, ParameterRecord, Text
@@ -82,7 +82,7 @@ class TaskCall(ParameterRecord):
 
 
 def codeunit_id() -> int:
-    return getattr(settings, "SESSIONS_TASK_CODEUNIT_ID", 2_000_000_100)
+    return app_settings.TASK_CODEUNIT_ID
 
 
 def register_codeunit() -> None:
@@ -91,6 +91,22 @@ def register_codeunit() -> None:
 
     if codeunit_id() not in registry:
         codeunit(codeunit_id(), CODEUNIT_NAME, params=TaskCall, rerun_lost=True)(run_task)
+    signals.session_finished.connect(send_task_finished, dispatch_uid="sessions_app.backends.task_finished")
+
+
+def send_task_finished(sender, session: BackgroundSession, **kwargs) -> None:
+    """Django's ``task_finished``, once the session of a task's attempt has finished and its outcome is recorded.
+
+    Sent in the process that recorded it, as Django's own backends send it
+    where the task ran; a task result is ``SUCCESSFUL`` only once its work
+    committed. A session cancelled before it started never ran: nothing is sent.
+    """
+    if session.codeunit_id != codeunit_id() or session.started_at is None:
+        return
+    call = TaskCall.validate(session.params)
+    backend = _find_task(call.task).using(backend=call.backend, queue_name=call.queue_name).get_backend()
+    if isinstance(backend, SessionsBackend):
+        task_finished.send(type(backend), task_result=backend.result_of(session))
 
 
 def _find_task(path: str):
@@ -115,7 +131,7 @@ def run_task(rec, session):
     if rec.backend != task.backend or rec.queue_name != task.queue_name:
         task = task.using(backend=rec.backend, queue_name=rec.queue_name)
     backend = task.get_backend()
-    result = backend.result_of(session._session)
+    result = backend.result_of(session.row)
     task_started.send(type(backend), task_result=result)
     if task.takes_context:
         return task.call(TaskContext(task_result=result), *rec.args, **rec.kwargs)

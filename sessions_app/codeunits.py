@@ -95,6 +95,14 @@ class Registry:
     def all(self) -> list[Codeunit]:
         return sorted(self._by_id.values(), key=lambda cu: cu.id)
 
+    def by_name(self) -> dict[str, Codeunit]:
+        """Every name registered (casefolded) and the codeunit it finds: a re-registered function leaves stale
+        names here that ``get`` no longer reaches, which the system checks report."""
+        return dict(self._by_name)
+
+    def by_id(self) -> dict[int, Codeunit]:
+        return dict(self._by_id)
+
     def __contains__(self, ref) -> bool:
         try:
             self.get(ref)

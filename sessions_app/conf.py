@@ -8,6 +8,12 @@ from datetime import timedelta
 
 from django.conf import settings
 
+SESSION_TASK = "sessions_app.runner.execute"
+"""The function every session's django-q2 package names: the runner's entry point."""
+DEFAULT_TIMEOUT = timedelta(hours=12)
+MAX_TIMEOUT = timedelta(hours=24)
+TASK_CODEUNIT_ID = 2_000_000_100
+
 
 class AppSettings:
     """Typed accessors for the ``SESSIONS_*`` settings, with their defaults."""
@@ -32,12 +38,12 @@ class AppSettings:
 
     @property
     def DEFAULT_TIMEOUT(self) -> timedelta:
-        return self._get("DEFAULT_TIMEOUT", timedelta(hours=12))
+        return self._get("DEFAULT_TIMEOUT", DEFAULT_TIMEOUT)
 
     @property
     def MAX_TIMEOUT(self) -> timedelta:
         """The longest timeout a session may ask for; django-q2's ``retry`` must exceed it."""
-        return self._get("MAX_TIMEOUT", timedelta(hours=24))
+        return self._get("MAX_TIMEOUT", MAX_TIMEOUT)
 
     @property
     def CLAIM_WAIT(self) -> float:
@@ -87,7 +93,7 @@ class AppSettings:
     @property
     def ALLOWED_TASKS(self) -> tuple[str, ...]:
         """Functions a worker may run from the queue: the session runner (a project may add its own)."""
-        return tuple(self._get("ALLOWED_TASKS", ("sessions_app.runner.execute",)))
+        return tuple(self._get("ALLOWED_TASKS", (SESSION_TASK,)))
 
     @property
     def REQUEUE_AFTER(self) -> timedelta:
@@ -113,6 +119,11 @@ class AppSettings:
     def RESULT_MAX_BYTES(self) -> int:
         """The largest result (as JSON) a session may return; a larger one fails the session."""
         return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
+
+    @property
+    def TASK_CODEUNIT_ID(self) -> int:
+        """The id of the codeunit "Django Task", which every ``@task`` of the sessions backend runs as."""
+        return int(self._get("TASK_CODEUNIT_ID", TASK_CODEUNIT_ID))
 
     @property
     def RUN_DIR(self) -> str | None:

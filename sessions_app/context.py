@@ -57,6 +57,11 @@ class SessionContext:
         return f"<SessionContext {self.id} {self._session.codeunit_name!r} in {self.company!r}>"
 
     @property
+    def row(self) -> BackgroundSession:
+        """The session's registry row as it was claimed (not read again: progress and status move on)."""
+        return self._session
+
+    @property
     def origin(self):
         """What started this session, as the layer that started it resolves it (``origins``), or ``None``.
 

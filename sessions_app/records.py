@@ -324,13 +324,18 @@ class ParameterRecord:
             raise RecordValidationError(errors)
         return values
 
+    @property
+    def generated_fields(self) -> frozenset[str]:
+        """The fields a default factory filled (a new GUID) when the record was validated: given by nobody."""
+        return getattr(self, "_generated", frozenset())
+
     def to_json(self, *, generated: bool = True) -> dict[str, Any]:
         """Return the record as a JSON-able dict (GUIDs, decimals and dates as strings).
 
         ``generated=False`` leaves out the values a default factory made, for a
         record stored to run later or again (a job queue entry, a task).
         """
-        skip = getattr(self, "_generated", frozenset()) if not generated else frozenset()
+        skip = self.generated_fields if not generated else frozenset()
         return {
             name: field.to_json(getattr(self, name, None)) for name, field in self.fields.items() if name not in skip
         }

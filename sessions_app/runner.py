@@ -18,7 +18,7 @@ import traceback as traceback_module
 from django.db import DatabaseError, IntegrityError, connections
 from django.utils import timezone
 
-from . import fence, retry, storable
+from . import fence, retry, signals, storable
 from .access import load_user
 from .codeunits import registry
 from .companies import get_company, use_company
@@ -184,11 +184,18 @@ def stop_outcome(session_id: int, reason: str, timeout, *, ended_worker: bool = 
 
 def record_stop(context: SessionContext, reason: str, *, ended_worker: bool = True) -> None:
     """Record a stop the watcher enforces by ending the worker (the commit gate is shut: nothing can commit)."""
-    session = context._session
+    session = context.row
     if reason not in ("timed_out", "stopped"):
         return  # settled from outside: the registry already says how it ended
     status, error = stop_outcome(session.id, reason, session.timeout, ended_worker=ended_worker)
     _finish(session, status, error=error, context=context)
+
+
+def finished(session: BackgroundSession) -> None:
+    """Tell the layers built on sessions that ``session`` has finished (``signals.session_finished``)."""
+    for receiver, error in signals.session_finished.send_robust(sender=BackgroundSession, session=session):
+        if error is not None:
+            logger.error("session=%s: %r failed on its finish: %s", session.id, receiver, error, exc_info=error)
 
 
 def _finish(session, status, *, result=None, error="", tb="", context=None, error_type="", retriable=False):
@@ -211,9 +218,10 @@ def _finish(session, status, *, result=None, error="", tb="", context=None, erro
     sessions = BackgroundSession.objects.all()
     deadline = time.monotonic() + FINISH_RETRY_FOR
     delay = 0.1
+    recorded = False
     while True:
         try:
-            sessions.finish(session.id, status, message=message, **fields)
+            recorded = sessions.finish(session.id, status, message=message, **fields)
             break
         except DatabaseError:
             connections[app_settings.REGISTRY_ALIAS].close()  # a broken connection is replaced on the next try
@@ -229,6 +237,8 @@ def _finish(session, status, *, result=None, error="", tb="", context=None, erro
     for name, value in fields.items():
         setattr(session, name, value)
     session.status = status
+    if recorded:
+        finished(session)
     # A stop someone asked for is no error; a timeout is worth a warning; a failure is an error.
     level = {Status.SUCCEEDED: logging.INFO, Status.STOPPED: logging.INFO, Status.TIMED_OUT: logging.WARNING}.get(
         status, logging.ERROR

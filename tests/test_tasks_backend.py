@@ -261,3 +261,34 @@ def test_run_after_starts_the_task_when_it_is_due(cluster):
     wait_until(lambda: (result.refresh(), result.is_finished)[1], WAIT, message="deferred task finished")
     assert (result.status, result.return_value, result.attempts) == (TaskResultStatus.SUCCESSFUL, 42, 1)
     assert task_backends["default"].get_result(result.id).return_value == 42
+
+
+@inline
+def test_the_backend_sends_enqueued_started_and_finished_as_djangos_own_backends_do():
+    """``task_finished`` comes once the attempt's outcome is recorded: SUCCESSFUL only once its work committed."""
+    try:
+        from django.tasks.signals import task_enqueued, task_finished, task_started
+    except ImportError:
+        from django_tasks.signals import task_enqueued, task_finished, task_started
+
+    seen = []
+
+    def receiver(signal_name):
+        def receive(sender, task_result, **kwargs):
+            seen.append((signal_name, task_result.id, task_result.status))
+
+        return receive
+
+    receivers = {name: receiver(name) for name in ("enqueued", "started", "finished")}
+    for name, signal in (("enqueued", task_enqueued), ("started", task_started), ("finished", task_finished)):
+        signal.connect(receivers[name])
+    try:
+        with use_company("CRONUS"):
+            ok = tasks.add.enqueue(2, 3)
+            failed = tasks.insert_then_fail.enqueue(str(uuid.uuid4()))
+    finally:
+        for name, signal in (("enqueued", task_enqueued), ("started", task_started), ("finished", task_finished)):
+            signal.disconnect(receivers[name])
+    for result, outcome in ((ok, TaskResultStatus.SUCCESSFUL), (failed, TaskResultStatus.FAILED)):
+        mine = sorted((name, status) for name, result_id, status in seen if result_id == result.id)
+        assert mine == [("enqueued", outcome), ("finished", outcome), ("started", TaskResultStatus.RUNNING)]
