@@ -1,3 +1,5 @@
+"""``manage.py codeunits``: the codeunit registry, with each parameter record's fields (``--json`` for machines)."""
+
 from sessions_app.codeunits import registry
 
 from ._base import SessionsCommand

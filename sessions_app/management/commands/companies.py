@@ -1,3 +1,5 @@
+"""``manage.py companies``: the companies, their database aliases and whether their databases are migrated."""
+
 from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 

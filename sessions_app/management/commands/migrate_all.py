@@ -1,3 +1,5 @@
+"""``manage.py migrate_all``: migrate the control database, the registry and every company database, in one go."""
+
 from django.core.management import call_command
 
 from sessions_app.companies import all_companies

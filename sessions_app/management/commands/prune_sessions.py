@@ -1,3 +1,5 @@
+"""``manage.py prune_sessions``: delete finished sessions, and the layers' finished rows, older than some days."""
+
 from datetime import timedelta
 
 from sessions_app.maintenance import prune, prune_others

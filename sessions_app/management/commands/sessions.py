@@ -1,3 +1,5 @@
+"""``manage.py sessions``: the session log, newest first, filtered by company, status or activity."""
+
 from sessions_app.companies import get_company
 from sessions_app.exceptions import UnknownCompany
 from sessions_app.models import BackgroundSession, Status

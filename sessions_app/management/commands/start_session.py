@@ -1,3 +1,5 @@
+"""``manage.py start_session``: start a codeunit in a session, or inline with ``--debug``; ``--wait`` shows it."""
+
 import shutil
 import time
 

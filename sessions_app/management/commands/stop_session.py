@@ -1,3 +1,5 @@
+"""``manage.py stop_session``: stop a running session, or cancel one that has not started."""
+
 from sessions_app import api
 
 from ._base import SessionsCommand, bad_input, could_not, session_id_hint

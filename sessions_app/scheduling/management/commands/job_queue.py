@@ -1,3 +1,5 @@
+"""``manage.py job_queue``: list, add, set ready, put on hold and run job queue entries."""
+
 import argparse
 from datetime import datetime
 

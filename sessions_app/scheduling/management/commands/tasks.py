@@ -1,3 +1,5 @@
+"""``manage.py tasks``: list, create, set ready and cancel scheduled tasks."""
+
 from sessions_app.exceptions import SessionStartError
 from sessions_app.management.commands._base import (
     add_param_argument,
