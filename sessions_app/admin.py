@@ -20,7 +20,7 @@ from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
 from .exceptions import SessionError, SessionStartError, UnknownCodeunit
-from .forms import given_values, record_form, refuse_nul
+from .forms import given_values, record_form, refusing_nul
 from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
 from .templatetags.sessions_format import duration, pretty_json
 
@@ -49,10 +49,7 @@ class SessionsModelAdmin(admin.ModelAdmin):
     """
 
     def get_urls(self):
-        urls = super().get_urls()
-        for pattern in urls:
-            pattern.callback = refuse_nul(pattern.callback)
-        return urls
+        return refusing_nul(super().get_urls())
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

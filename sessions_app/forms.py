@@ -72,3 +72,10 @@ def refuse_nul(view):
         return view(request, *args, **kwargs)
 
     return guarded
+
+
+def refusing_nul(patterns: list) -> list:
+    """``patterns`` (URL patterns), each view refusing a NUL character in its input (``refuse_nul``)."""
+    for pattern in patterns:
+        pattern.callback = refuse_nul(pattern.callback)
+    return patterns

@@ -3,23 +3,23 @@
 from django.urls import path
 
 from . import views
-from .forms import refuse_nul
+from .forms import refusing_nul
 
 app_name = "sessions_app"
 
-urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
-    path("table/", views.dashboard_table, name="dashboard_table"),
-    path("company/", views.switch_company, name="switch_company"),
-    path("codeunits/", views.codeunit_list, name="codeunits"),
-    path("codeunits/<int:codeunit_id>/start/", views.codeunit_start, name="start"),
-    path("<int:session_id>/", views.session_detail, name="session"),
-    path("<int:session_id>/live/", views.session_live, name="session_live"),
-    path("<int:session_id>/status.json", views.session_status, name="session_status"),
-    path("<int:session_id>/stop/", views.stop, name="stop"),
-    path("<int:session_id>/rerun/", views.rerun, name="rerun"),
-]
-for _pattern in urlpatterns:
-    _pattern.callback = refuse_nul(_pattern.callback)
+urlpatterns = refusing_nul(
+    [
+        path("", views.dashboard, name="dashboard"),
+        path("login/", views.LoginView.as_view(), name="login"),
+        path("logout/", views.LogoutView.as_view(), name="logout"),
+        path("table/", views.dashboard_table, name="dashboard_table"),
+        path("company/", views.switch_company, name="switch_company"),
+        path("codeunits/", views.codeunit_list, name="codeunits"),
+        path("codeunits/<int:codeunit_id>/start/", views.codeunit_start, name="start"),
+        path("<int:session_id>/", views.session_detail, name="session"),
+        path("<int:session_id>/live/", views.session_live, name="session_live"),
+        path("<int:session_id>/status.json", views.session_status, name="session_status"),
+        path("<int:session_id>/stop/", views.stop, name="stop"),
+        path("<int:session_id>/rerun/", views.rerun, name="rerun"),
+    ]
+)

@@ -2,17 +2,17 @@
 
 from django.urls import path
 
-from sessions_app.forms import refuse_nul
+from sessions_app.forms import refusing_nul
 
 from . import views
 
 app_name = "sessions_scheduling"
 
-urlpatterns = [
-    path("", views.jobs, name="jobs"),
-    path("add/", views.add_entry, name="add_entry"),
-    path("add/params/", views.job_params, name="job_params"),
-    path("<int:entry_id>/<slug:action>/", views.entry_action, name="entry_action"),
-]
-for _pattern in urlpatterns:
-    _pattern.callback = refuse_nul(_pattern.callback)
+urlpatterns = refusing_nul(
+    [
+        path("", views.jobs, name="jobs"),
+        path("add/", views.add_entry, name="add_entry"),
+        path("add/params/", views.job_params, name="job_params"),
+        path("<int:entry_id>/<slug:action>/", views.entry_action, name="entry_action"),
+    ]
+)
