@@ -185,7 +185,9 @@ def test_a_killed_worker_is_settled_within_5_seconds_while_another_session_holds
     kill_worker_of(victim.id)
     killed = time.monotonic()
     wait_until(lambda: row(victim.id).status == "lost", timeout=10, interval=0.1, message="the victim to be settled")
-    assert time.monotonic() - killed < 5
+    settled_in = time.monotonic() - killed
+    assert settled_in < 5
+    print(f"killed while another session held the company: settled in {settled_in:.1f} s")
     assert row(holder.id).status == "running"  # the company was busy all along
     stop_session(holder.id)
     assert ended(holder.id).status == "stopped"
@@ -216,8 +218,11 @@ def test_a_backlog_in_one_company_waits_its_turn_in_order_and_fails_nothing(clus
     kill_worker_of(middle.id)
     killed = time.monotonic()
     wait_until(lambda: not row(middle.id).is_active, timeout=10, interval=0.1, message="the killed one to be settled")
-    assert time.monotonic() - killed < 5
+    settled_in = time.monotonic() - killed
+    assert settled_in < 5
     outcomes = {s.id: ended(s.id, timeout=WAIT + count * high).status for s in [long_hold, *stream]}
+    counts = {status: list(outcomes.values()).count(status) for status in set(outcomes.values())}
+    print(f"backlog of {count}: the killed one {row(middle.id).status} in {settled_in:.1f} s; the others {counts}")
     assert outcomes.pop(middle.id) in ("lost", "succeeded")  # killed while waiting, or just after its commit
     assert set(outcomes.values()) == {"succeeded"}, {i: s for i, s in outcomes.items() if s != "succeeded"}
     if sqlite():
