@@ -9,6 +9,7 @@ outside that block, so a failure is recorded although the codeunit's writes
 roll back, and a finish record the registry misses is recovered from the fence.
 """
 
+import contextlib
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from .conf import app_settings
 from .context import SessionContext, _running
 from .exceptions import ResultRefused, SessionError, SessionFenced, SessionStopped
 from .models import BackgroundSession, SessionEvent, Status
-from .transactions import atomic_in_turn
+from .transactions import atomic_in_turn, served, trust_recent
 from .watch import CODEUNIT, COMMITTING, IDLE, watched
 
 logger = logging.getLogger("sessions_app")
@@ -40,10 +41,15 @@ def worker_name() -> str:
 
 def execute(session_id: int) -> None:
     """django-q2's entry point: run session ``session_id`` once. Never raises."""
+    trust_recent()
     try:
-        run(session_id, in_worker=True)
+        session = run(session_id, in_worker=True)
     except Exception:  # the session row already says why; keep the worker serving
         logger.exception("session=%s could not be run", session_id)
+        return
+    if session is not None:
+        with contextlib.suppress(SessionError):
+            served((app_settings.REGISTRY_ALIAS, get_company(session.company).alias))
 
 
 def run(session_id: int, *, in_worker: bool = False) -> BackgroundSession | None:
@@ -56,11 +62,25 @@ def run(session_id: int, *, in_worker: bool = False) -> BackgroundSession | None
 
 
 def claim(session_id: int) -> BackgroundSession | None:
-    """Mark the session running, once. A redelivered or cancelled session returns ``None``."""
+    """Mark the session running, once. A redelivered or cancelled session returns ``None``.
+
+    A registry that refuses the claim (a dropped connection) is asked again
+    for ``FINISH_RETRY_FOR`` seconds: a session this cluster took and never
+    claimed would wait for ever, since only a dead cluster's are queued again.
+    """
     sessions = BackgroundSession.objects.all()
     deadline = time.monotonic() + app_settings.CLAIM_WAIT
+    refused_until = time.monotonic() + FINISH_RETRY_FOR
     while True:
-        session = sessions.claim(session_id, worker_name())
+        try:
+            session = sessions.claim(session_id, worker_name())
+        except DatabaseError:
+            if time.monotonic() >= refused_until:
+                raise
+            logger.warning("session=%s: the registry refused its claim; asking again", session_id, exc_info=True)
+            connections[app_settings.REGISTRY_ALIAS].close()
+            time.sleep(0.2)
+            continue
         if session is not None:
             return session
         status = sessions.filter(pk=session_id).values_list("status", flat=True).first()

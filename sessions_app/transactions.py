@@ -4,12 +4,60 @@ How long a writer waits, and in what order, differs by database; the
 differences live here (and the line itself in ``turns.py``).
 """
 
-from collections.abc import Callable
+import math
+import select
+import time
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack, contextmanager
 
 from django.db import OperationalError, connections, transaction
 
 from . import turns
+
+HEALTHY_FOR = 1.0
+"""Seconds a connection that has just served a session is taken for alive without a health check."""
+_served: dict[str, float] = {}
+
+
+def served(aliases: Iterable[str]) -> None:
+    """Note that the connections of ``aliases`` have just served a session (``trust_recent``)."""
+    now = time.monotonic()
+    _served.update(dict.fromkeys(aliases, now))
+
+
+def trust_recent() -> None:
+    """Skip Django's health check on a connection that served a session less than ``HEALTHY_FOR`` seconds ago.
+
+    django-q2 closes "old" connections before every task, and with
+    ``CONN_HEALTH_CHECKS`` Django then checks each connection on its next use:
+    a ``SELECT 1``, a round trip and a transaction of its own, twice per
+    session. One that worked a moment ago and has heard nothing since is
+    alive: a server that ends a connection says so on its socket first
+    (``_quiet``). One that sat idle, whose last use raised, or whose server
+    spoke unasked is checked as before.
+    """
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if (
+            conn.connection is not None
+            and conn.health_check_enabled
+            and not conn.errors_occurred
+            and now - _served.get(conn.alias, -math.inf) < HEALTHY_FOR
+            and _quiet(conn.connection)
+        ):
+            conn.health_check_done = True
+
+
+def _quiet(raw) -> bool:
+    """Has nothing arrived on an idle connection's socket unasked? (Terminated: a goodbye, or the socket closed.)"""
+    fileno = getattr(raw, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def is_lock_wait(error: BaseException) -> bool:

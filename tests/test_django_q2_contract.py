@@ -153,3 +153,26 @@ def test_the_signals_we_connect_to_exist_and_the_admin_pages_we_hide_are_gone():
 
     assert post_spawn.receivers and pre_enqueue is not None  # post_spawn: the maintenance and dispatcher threads
     assert not any(admin.site.is_registered(model) for model in (Failure, OrmQ, Schedule, Success))
+
+
+def test_the_redis_broker_takes_what_waits_in_one_batch_and_notes_it_once():
+    """One blocking pop, then the rest of the batch at once (LPOP with a count): one note of who took them."""
+    from django.test.utils import CaptureQueriesContext
+    from django_q.conf import Conf
+
+    if transport.uses_orm_broker():
+        pytest.skip("the ORM broker takes session rows in batches already")
+    from django.db import connections
+
+    from sessions_app.api import start_session
+    from sessions_app.models import BackgroundSession
+
+    sessions = [start_session("No-op", company="CRONUS") for _ in range(5)]
+    with CaptureQueriesContext(connections["registry"]) as queries:
+        taken = transport.broker().dequeue()
+    assert len(taken) == min(5, Conf.BULK)
+    notes = [q for q in queries.captured_queries if "fetched_by" in q["sql"] and q["sql"].startswith("UPDATE")]
+    assert len(notes) == 1
+    assert set(BackgroundSession.objects.exclude(fetched_by="").values_list("id", flat=True)) == {
+        s.id for s in sessions[: len(taken)]
+    }

@@ -141,7 +141,9 @@ class GuardedORM(_Screening, ORM):
 
 try:
     from django_q.brokers.redis_broker import Redis
+    from redis.exceptions import ResponseError
 except ImportError:  # the redis package is an extra: pip install 'django-background-sessions[redis]'
+    ResponseError = Exception
 
     class Redis:
         def __init__(self, *args, **kwargs):
@@ -150,8 +152,28 @@ except ImportError:  # the redis package is an extra: pip install 'django-backgr
             )
 
 
-class GuardedRedis(_Screening, Redis):
-    """django-q2's Redis broker, screening what it hands out."""
+class _BatchedRedis(Redis):
+    """django-q2's Redis broker, a batch at a time.
+
+    django-q2's pops one task, waiting up to a second for it. When one came,
+    up to ``Q_CLUSTER["bulk"]`` - 1 more that wait behind it are popped at
+    once (``LPOP`` with a count, Redis 6.2 and later), so one note of which
+    cluster took which sessions serves the batch, not one update per session.
+    """
+
+    def dequeue(self):
+        tasks = super().dequeue()
+        if tasks and Conf.BULK > 1:
+            try:
+                more = self.connection.lpop(self.list_key, Conf.BULK - 1)
+            except ResponseError:  # a Redis before 6.2: one at a time
+                more = None
+            tasks += [(None, payload) for payload in more or ()]
+        return tasks
+
+
+class GuardedRedis(_Screening, _BatchedRedis):
+    """django-q2's Redis broker, screening what it hands out, a batch at a time (``_BatchedRedis``)."""
 
     label = "redis"
 
