@@ -586,8 +586,20 @@ class RefusedTaskAdmin(SessionsModelAdmin):
         return False
 
 
+def company_choices():
+    """The companies, after a blank choice: a form shows no company chosen until one is."""
+    return [("", "---------"), *((c.name, c.name) for c in all_companies())]
+
+
 class CompanyAccessForm(forms.ModelForm):
-    company = forms.ChoiceField(choices=lambda: [(c.name, c.name) for c in all_companies()])
+    """One company a user may work in.
+
+    The choice starts blank: a browser selects a select's first option, so without the blank one an
+    untouched extra row of the user's inline would grant the first company, on adding the user and
+    again (a duplicate) on every later save.
+    """
+
+    company = forms.ChoiceField(choices=company_choices)
 
     class Meta:
         model = CompanyAccess

@@ -587,3 +587,50 @@ def test_scheduling_actions_say_what_they_did_to_how_many(boss):
     assert messages_of(act(client, TASKS, "cancel", tasks[0])) == [
         f"Could not cancel 1 task (finished already): {tasks[0]}."
     ]
+
+
+# 7. The user's page grants a company only when one is chosen.
+
+USER_ADD = reverse("admin:auth_user_add")
+
+
+def access_rows(rows=(), extra: str = "") -> dict:
+    """The user page's Company access inline as a browser posts it: the saved rows, then the extra one."""
+    data = {
+        "company_access-TOTAL_FORMS": str(len(rows) + 1),
+        "company_access-INITIAL_FORMS": str(len(rows)),
+        "company_access-MIN_NUM_FORMS": "0",
+        "company_access-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate([*rows, None]):
+        data[f"company_access-{i}-id"] = str(row.id) if row else ""
+        data[f"company_access-{i}-company"] = row.company if row else extra
+    return data
+
+
+def test_the_user_page_grants_no_company_unless_one_is_chosen_and_saves_again(boss):
+    client = client_for(boss)
+    page = client.get(USER_ADD).content.decode()
+    select = re.search(r'<select name="company_access-0-company".*?</select>', page, re.S).group(0)
+    assert re.search(r'<option value="" selected>', select)  # a blank choice, chosen
+    new_user = {"username": "newclerk", "password1": "a-long-pass-1", "password2": "a-long-pass-1"}
+    response = client.post(USER_ADD, {**new_user, "usable_password": "true", **access_rows()})
+    assert response.status_code == 302, text(response.content.decode())[:2000]
+    clerk = User.objects.get(username="newclerk")
+    assert not CompanyAccess.objects.filter(user=clerk).exists()  # nothing granted unless chosen
+
+    change = reverse("admin:auth_user_change", args=[clerk.id])
+    profile = {"username": "newclerk", "first_name": "Nell", "is_active": "on", "date_joined_0": "2026-01-02"}
+    profile["date_joined_1"] = "03:04:05"
+
+    def save(**access):
+        response = client.post(change, {**profile, **access_rows(**access)})
+        assert response.status_code == 302, text(response.content.decode())[:2000]
+
+    save()  # a later change saves, granting nothing
+    save(extra="CRONUS UK")  # a company chosen is granted
+    granted = list(CompanyAccess.objects.filter(user=clerk))
+    assert [a.company for a in granted] == ["CRONUS UK"]
+    save(rows=granted)  # and saving again is no duplicate
+    assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
+    assert User.objects.get(pk=clerk.pk).first_name == "Nell"

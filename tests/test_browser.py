@@ -313,3 +313,32 @@ def test_add_a_job_queue_entry_in_the_admin_with_the_codeunits_parameter_card(op
     job = JobQueueEntry.objects.get()
     assert (job.company, job.codeunit_name, job.status) == ("CRONUS", "Insert Row", "on_hold")
     assert job.params == {"result": "from the admin"}  # no log_id: each run makes its own
+
+
+def test_adding_a_user_in_the_admin_grants_no_company_until_one_is_chosen(operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.models import CompanyAccess
+
+    sign_in(page, "/sessions/")
+    page.goto("/admin/auth/user/add/")
+    expect(page.locator("#id_company_access-0-company")).to_have_value("")  # blank, not the first company
+    page.fill("#id_username", "newclerk")
+    page.fill("#id_password1", "a-long-pass-1")
+    page.fill("#id_password2", "a-long-pass-1")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    clerk = User.objects.get(username="newclerk")
+    assert not CompanyAccess.objects.filter(user=clerk).exists()
+
+    page.fill("#id_first_name", "Nell")  # a later change saves as it is
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".errornote")).to_have_count(0)
+    page.select_option("#id_company_access-0-company", "CRONUS UK")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    page.click("input[name=_continue]")  # saved again with its row: no duplicate
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
+    shot(page, "admin-user-company-access")
