@@ -582,3 +582,39 @@ def test_a_session_page_and_its_admin_page_stay_under_a_megabyte_with_the_longes
         page = client.get(url)
         assert page.status_code == 200 and len(page.content) < 1_000_000, (url, len(page.content))
         assert b"too much for one page" in page.content
+
+
+def test_json_fields_start_empty_on_every_form_that_shows_them(client):
+    """The Django Task codeunit's Args and Kwargs: an empty box saying what empty means, never ``null``."""
+    from sessions_app.backends import codeunit_id
+
+    def boxes(html: str) -> dict:
+        found = dict(re.findall(r'<textarea name="p-(args|kwargs)"[^>]*>(.*?)</textarea>', html, re.S))
+        assert 'placeholder="[] when left empty"' in html and 'placeholder="{} when left empty"' in html
+        return {name: value.strip() for name, value in found.items()}
+
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    task = codeunit_id()
+    start_page = client.get(reverse("sessions_app:start", args=[task])).content.decode()
+    assert boxes(start_page) == {"args": "", "kwargs": ""}
+    job_card = client.get(reverse("sessions_scheduling:job_params"), {"codeunit": task}).content.decode()
+    assert boxes(job_card) == {"args": "", "kwargs": ""}  # the job queue page's and the admin's add forms
+
+    response = client.post(
+        reverse("sessions_app:start", args=[task]),
+        {"company": "CRONUS", "timeout": "", "p-task": "tests.testapp.tasks.add", "p-args": "", "p-kwargs": ""},
+    )
+    assert response.status_code == 302
+    s = BackgroundSession.objects.get()
+    assert (s.params["args"], s.params["kwargs"]) == ([], {})  # empty means empty
+    edited = client.post(
+        reverse("admin:sessions_app_backgroundsession_changelist"),
+        {"action": "rerun_edited", "_selected_action": [s.id]},
+    ).content.decode()
+    assert boxes(edited) == {"args": "", "kwargs": ""}
+    given = start_session(task, company="CRONUS", params={"task": "tests.testapp.tasks.add", "args": [1, 2]})
+    edited = client.post(
+        reverse("admin:sessions_app_backgroundsession_changelist"),
+        {"action": "rerun_edited", "_selected_action": [given.id]},
+    ).content.decode()
+    assert boxes(edited) == {"args": "[1, 2]", "kwargs": ""}  # what it was given, as it was given
