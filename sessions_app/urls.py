@@ -1,8 +1,13 @@
-"""The URLs of the app's pages; every one refuses a NUL character in its input (``forms.refuse_nul``)."""
+"""The URLs of the app's pages.
+
+Every one refuses a NUL character in its input (``forms.refuse_nul``) and answers "not allowed" and
+"not found" with the app's own page (``errors.app_pages``).
+"""
 
 from django.urls import path
 
 from . import views
+from .errors import app_pages
 from .forms import refuse_nul
 
 app_name = "sessions_app"
@@ -22,4 +27,4 @@ urlpatterns = [
     path("<int:session_id>/rerun/", views.rerun, name="rerun"),
 ]
 for _pattern in urlpatterns:
-    _pattern.callback = refuse_nul(_pattern.callback)
+    _pattern.callback = refuse_nul(app_pages(_pattern.callback))

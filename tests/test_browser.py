@@ -342,3 +342,54 @@ def test_adding_a_user_in_the_admin_grants_no_company_until_one_is_chosen(operat
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
     shot(page, "admin-user-company-access")
+
+
+def test_a_clerk_sees_only_links_they_may_open_and_the_apps_own_error_pages(demo_data, browser, live_server):
+    """A user who is not staff, with one company and the sessions only: no dead links, and no bare error pages."""
+    from playwright.sync_api import expect
+
+    from sessions_app.models import CompanyAccess
+    from tests.test_web import make_user
+
+    clerk = make_user("clerk", [("sessions_app", "view_backgroundsession")], staff=False)
+    CompanyAccess.objects.create(user=clerk, company="CRONUS")
+    for width, scheme in ((1280, "light"), (390, "dark")):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": 844}, color_scheme=scheme
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            sign_in(page, "/sessions/", username="clerk", password="pw")
+            nav = page.locator(".sessions-nav a")
+            expect(nav).to_have_text(["Sessions", "Codeunits"])  # no Job queue, no Admin
+            expect(page.locator("#nav-customers")).to_have_count(0)  # no "Demo: customers"
+
+            # Typed in anyway: the app's look, what went wrong, and a way back.
+            for url, status, heading, message in (
+                ("/sessions/jobs/", 403, "Not allowed", "You may not see the job queue."),
+                ("/demo/customers/", 403, "Not allowed", "You may not see customers."),  # the project's handler
+                ("/sessions/999/", 404, "Not found", "Session 999 does not exist."),
+            ):
+                response = page.goto(url, referer=f"{live_server.url}/sessions/")
+                assert response.status == status
+                expect(page.locator("#site-name")).to_have_text("Background sessions")
+                expect(page.locator("#error-page h1")).to_have_text(heading)
+                expect(page.locator("#error-message")).to_have_text(message)
+                widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                assert widths[0] <= widths[1], (url, width, widths)
+                shot(page, f"error-{status}-{width}-{scheme}")
+                expect(page.locator("#ways-back a")).to_have_text(["Back to the previous page", "Sessions"])
+            dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert (dark != "rgb(255, 255, 255)") == (scheme == "dark"), dark  # the admin's theme, followed
+            page.click("#ways-back >> text=Sessions")
+            expect(page.locator("h1")).to_have_text("Sessions")
+
+            # The admin's sign-in page says where a user who is not staff belongs.
+            page.goto("/admin/")
+            page.wait_for_url("**/admin/login/?next=/admin/")
+            expect(page.locator("#sessions-sign-in")).to_contain_text("clerk is not a staff account")
+            page.click("#sessions-sign-in a")
+            expect(page.locator("h1")).to_have_text("Sessions")
+        finally:
+            context.close()

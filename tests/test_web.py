@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -618,3 +619,86 @@ def test_json_fields_start_empty_on_every_form_that_shows_them(client):
         {"action": "rerun_edited", "_selected_action": [given.id]},
     ).content.decode()
     assert boxes(edited) == {"args": "[1, 2]", "kwargs": ""}  # what it was given, as it was given
+
+
+# Links a user may follow, and the pages that say "not allowed" or "not found".
+
+
+def nav_links(html: str) -> list[str]:
+    nav = re.search(r'<nav class="sessions-nav".*?</nav>', html, re.S).group(0)
+    return re.findall(r"<a [^>]*>([^<]+)</a>", nav)
+
+
+@pytest.mark.parametrize(
+    "perms, staff, links",
+    [
+        ([("sessions_app", "view_backgroundsession")], False, ["Sessions", "Codeunits"]),
+        ([("sessions_scheduling", "view_jobqueueentry")], False, ["Codeunits", "Job queue"]),
+        ([("sessions_scheduling", "view_scheduledtask")], True, ["Codeunits", "Job queue", "Admin"]),
+        (
+            [("sessions_app", "view_backgroundsession"), ("demo", "view_customer")],
+            True,
+            ["Sessions", "Codeunits", "Admin"],
+        ),
+    ],
+)
+def test_the_navigation_offers_only_the_pages_the_user_may_open(perms, staff, links):
+    user = make_user("someone", perms, ["CRONUS"], staff=staff)
+    client = client_for(user)
+    html = client.get(reverse("sessions_app:codeunits")).content.decode()
+    assert nav_links(html) == links
+    assert ("Demo: customers" in html) == (("demo", "view_customer") in perms)
+    for label, name in (("Sessions", "sessions_app:dashboard"), ("Job queue", "sessions_scheduling:jobs")):
+        assert (client.get(reverse(name)).status_code == 200) == (label in links)
+
+
+def test_not_allowed_and_not_found_are_the_apps_own_pages_with_a_way_back(viewer, settings):
+    settings.DEBUG = True  # not Django's technical 404 page either: the app's views answer themselves
+    client = client_for(viewer)
+    for url, status, message in (
+        (reverse("sessions_app:start", args=[50100]), 403, "You may not start sessions."),
+        (reverse("sessions_scheduling:jobs"), 403, "You may not see the job queue."),
+        (reverse("sessions_app:session", args=[999]), 404, "Session 999 does not exist."),
+        (reverse("sessions_app:start", args=[1]), 404, "Codeunit 1 is not registered."),
+    ):
+        response = client.get(url, HTTP_REFERER="http://testserver/sessions/")
+        assert response.status_code == status
+        assert [t.name for t in response.templates][:2] == ["sessions_app/error.html", "sessions_app/base.html"]
+        html = response.content.decode()
+        assert f'<p class="errornote" id="error-message">{message}</p>' in html
+        assert re.findall(r'<p id="ways-back">(.*?)</p>', html) == [
+            '<a href="http://testserver/sessions/">Back to the previous page</a> · <a href="/sessions/">Sessions</a>'
+        ]
+    # A referrer of another site is no way back.
+    html = client.get(reverse("sessions_scheduling:jobs"), HTTP_REFERER="https://elsewhere.example/").content.decode()
+    assert "elsewhere" not in html and '<a href="/sessions/">Sessions</a>' in html
+    # The app forces no project-wide 403.html or 404.html on its host project: its page has a name of its own.
+    templates = Path(__file__).resolve().parent.parent / "sessions_app" / "templates"
+    assert not [p for p in templates.rglob("*.html") if p.name in ("403.html", "404.html", "500.html")]
+
+
+def test_the_demo_project_uses_the_apps_pages_for_the_rest_of_its_site():
+    """``handler403`` in project/urls.py: the demo's own views and the admin say "not allowed" alike."""
+    outsider = client_for(make_user("nobody", [("demo", "view_customer")], []))  # staff, in no company
+    for url, message in (
+        (reverse("demo:customers"), "You may not work in any company."),
+        (reverse("admin:demo_customer_changelist"), "Your account may not open this page."),
+    ):
+        response = outsider.get(url)
+        assert response.status_code == 403
+        assert "sessions_app/error.html" in [t.name for t in response.templates]
+        assert message in response.content.decode()
+
+
+def test_the_admins_sign_in_page_says_where_users_who_are_not_staff_sign_in(viewer):
+    html = Client().get(reverse("admin:login")).content.decode()
+    assert re.search(
+        r'Not a staff account\?\s*<a href="/sessions/login/">Sign in to the background sessions pages</a>', html
+    )
+    not_staff = make_user("plain", [("sessions_app", "view_backgroundsession")], ["CRONUS"], staff=False)
+    response = client_for(not_staff).get(reverse("admin:index"), follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert re.search(
+        r'plain is not a staff account.*?<a href="/sessions/">go to the background sessions pages</a>', html, re.S
+    )

@@ -1,7 +1,8 @@
-"""The URLs of the job queue page; each refuses a NUL character in its input, as the engine's pages do."""
+"""The URLs of the job queue page; each refuses a NUL character and has the app's error pages, as the engine's do."""
 
 from django.urls import path
 
+from sessions_app.errors import app_pages
 from sessions_app.forms import refuse_nul
 
 from . import views
@@ -15,4 +16,4 @@ urlpatterns = [
     path("<int:entry_id>/<slug:action>/", views.entry_action, name="entry_action"),
 ]
 for _pattern in urlpatterns:
-    _pattern.callback = refuse_nul(_pattern.callback)
+    _pattern.callback = refuse_nul(app_pages(_pattern.callback))
