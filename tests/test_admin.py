@@ -524,17 +524,17 @@ def test_the_works_action_says_how_many_sessions_it_started(boss):
     client = client_for(boss)
     response = act(client, CUSTOMERS, "run_the_works", "C1", apply="1", **{"p-vendor_no": "v"})
     (one,) = BackgroundSession.objects.all()
-    assert messages_of(response) == [f"Started The Works in 1 session: {one.id}."]
+    assert messages_of(response) == [f"Started The Works for a Customer in 1 session: {one.id}."]
     response = act(client, CUSTOMERS, "run_the_works", "C1", "C2", "C3", apply="1", **{"p-vendor_no": "v"})
     ids = ", ".join(
         str(i) for i in BackgroundSession.objects.exclude(pk=one.id).order_by("id").values_list("id", flat=True)
     )
-    assert messages_of(response) == [f"Started The Works in 3 sessions: {ids}."]
+    assert messages_of(response) == [f"Started The Works for a Customer in 3 sessions: {ids}."]
     response = act(client, CUSTOMERS, "run_the_works_inline", "C2", apply="1", **{"p-vendor_no": "v"})
     inline = BackgroundSession.objects.get(mode="inline")
     (message,) = messages_of(response)
     assert re.fullmatch(
-        rf"Ran The Works for customer C2 inline in session {inline.id}: succeeded in \d+\.\d\d s\.", message
+        rf"Ran The Works for a Customer \(C2\) inline in session {inline.id}: succeeded in \d+\.\d\d s\.", message
     ), message
 
 

@@ -26,7 +26,7 @@ def test_lookup_by_id_name_or_function(ref):
     assert get_codeunit(ref).id == 50100
 
 
-@pytest.mark.parametrize("ref", [50101, "Teh Works", "", "5" * 40, None, 3.5, True, print, b"The Works"])
+@pytest.mark.parametrize("ref", [50199, "Teh Works", "", "5" * 40, None, 3.5, True, print, b"The Works"])
 def test_unknown_codeunits_are_refused_with_the_value_named(ref):
     with pytest.raises(UnknownCodeunit) as e:
         get_codeunit(ref)

@@ -482,6 +482,28 @@ def test_admin_customer_actions_start_one_session_per_customer_after_asking_for_
     assert f'href="/sessions/{sessions[0].id}/"' in done.content.decode()
 
 
+def test_the_works_on_selected_customers_changes_each_of_them_and_says_so(clerk):
+    with use_company("CRONUS"):
+        for no in ("C1", "C2", "C3"):
+            Customer.objects.create(no=no, name=no)
+    client = client_for(clerk)
+    url = reverse("admin:demo_customer_changelist")
+    form = client.post(url, {"action": "run_the_works_inline", "_selected_action": ["C2", "C3"]}).content.decode()
+    explanation = re.search(r'<p id="action-explanation">(.*?)</p>', form, re.S).group(1)
+    assert "50101 The Works for a Customer sets each selected customer&#x27;s address" in explanation
+    assert "2 sessions, one per customer" in explanation and "50100 The Works changes the first customer" in explanation
+    client.post(
+        url, {"action": "run_the_works_inline", "_selected_action": ["C2", "C3"], "apply": "1", "p-vendor_no": "v1"}
+    )
+    assert [s.codeunit_id for s in BackgroundSession.objects.order_by("id")] == [50101, 50101]
+    with use_company("CRONUS"):
+        assert dict(Customer.objects.values_list("no", "address")) == {"C1": "", "C2": "C2 V1", "C3": "C3 V1"}
+    # The seed's codeunit stays the seed's: the first customer, whatever customer_no says.
+    run_codeunit("The Works", company="CRONUS", params={"customer_no": "C3", "vendor_no": "v2"})
+    with use_company("CRONUS"):
+        assert dict(Customer.objects.values_list("no", "address")) == {"C1": "C3 V2", "C2": "C2 V1", "C3": "C3 V1"}
+
+
 def test_admin_debug_action_runs_inline_and_reports_the_error(clerk):
     with use_company("CRONUS"):
         Customer.objects.create(no="C1", name="first")
