@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pyte
 SESSIONS = reverse("admin:sessions_app_backgroundsession_changelist")
 ENTRIES = reverse("admin:sessions_scheduling_jobqueueentry_changelist")
 TASKS = reverse("admin:sessions_scheduling_scheduledtask_changelist")
+RUNS = reverse("admin:sessions_scheduling_jobqueuelogentry_changelist")
 CUSTOMERS = reverse("admin:demo_customer_changelist")
 
 
@@ -178,6 +179,19 @@ def test_the_job_queue_list_shows_the_columns_that_matter_on_one_line_each(boss)
     assert "white-space: nowrap" in page and 'id="nav-sidebar"' not in page
 
 
+def test_the_job_queue_log_shows_its_times_as_every_list_does(boss):
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", description="nightly", ready=False)
+    session = scheduling.run_job_now(job.id, debug=True)
+    page = client_for(boss).get(RUNS).content.decode()
+    assert columns(page) == ["id", "job", "coloured_status", "started", "finished", "error", "session"]
+    assert f">{job.id} nightly</a><br><small>90002 Write Then Fail</small></td>" in page  # the entry, then its codeunit
+    row = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    assert re.search(r'<td class="field-started">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>', row), row  # with seconds
+    assert re.search(r'<td class="field-finished">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>', row), row
+    assert f'<td class="field-session"><a href="/sessions/{session.id}/">{session.id}</a></td>' in row
+    assert "white-space: nowrap" in page and 'id="nav-sidebar"' not in page
+
+
 def test_a_failing_entry_shows_its_attempts_beside_its_status(boss):
     failing = scheduling.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=3)
     fine = scheduling.add_job("No-op", company="CRONUS", ready=False)
@@ -234,7 +248,7 @@ def test_the_session_and_job_queue_lists_fit_a_1280_px_screen(browser, live_serv
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
     page = context.new_page()
     try:
-        for name, url in (("sessions", SESSIONS), ("job-queue", ENTRIES)):
+        for name, url in (("sessions", SESSIONS), ("job-queue", ENTRIES), ("job-queue-log", RUNS)):
             page.goto(url)
             page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
             widths = page.evaluate(

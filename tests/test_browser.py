@@ -260,10 +260,9 @@ def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluste
     page.fill("#id_description", "The Works from the page")
     page.fill("#id_p-customer_no", "c-7")
     page.fill("#id_p-vendor_no", "v-9")
-    # Typing survives the table's refreshes (the form is outside the live block).
-    for _ in range(2):
-        with page.expect_response(lambda r: r.url.rstrip("/").endswith("/sessions/jobs"), timeout=TIMEOUT_MS):
-            pass
+    # Typing survives the table's looks for changes (the form is outside the live block).
+    with page.expect_response(lambda r: "/sessions/jobs/live/" in r.url, timeout=TIMEOUT_MS):
+        pass
     expect(page.locator("#id_p-customer_no")).to_have_value("c-7")
     shot(page, "job-queue-add")
     page.click("#add-job-button")
@@ -393,3 +392,39 @@ def test_a_clerk_sees_only_links_they_may_open_and_the_apps_own_error_pages(demo
             expect(page.locator("h1")).to_have_text("Sessions")
         finally:
             context.close()
+
+
+def test_the_job_queue_page_looks_often_only_while_something_runs_and_swaps_only_what_changed(cluster, operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.scheduling.api import add_job
+
+    job = add_job("Sleep", company="CRONUS", params={"seconds": 3}, description="Polling", ready=False)
+    sign_in(page, "/sessions/jobs/")
+    live, row = page.locator("#job-queue-live"), page.locator(f"#job-{job.id}")
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if "/sessions/jobs/live/" in r.url else None)
+
+    def mark_block():  # gone when htmx swaps the block for a new one
+        page.evaluate("document.getElementById('job-queue-live').dataset.kept = 'yes'")
+
+    # Nothing on it runs: it looks seldom, and nothing changed means nothing swapped.
+    expect(live).to_have_attribute("hx-trigger", "every 10s")
+    mark_block()
+    with page.expect_response(lambda r: "/sessions/jobs/live/" in r.url, timeout=TIMEOUT_MS) as idle:
+        pass
+    assert idle.value.status == 204 and live.get_attribute("data-kept") == "yes"
+
+    row.locator(f"#job-{job.id}-run_now").click()
+    expect(page.locator(".messagelist")).to_contain_text("Started Sleep in 1 session")
+    expect(row.locator(".job-status")).to_have_text("In process")
+    expect(live).to_have_attribute("hx-trigger", "every 2s")  # it runs: it looks often
+    mark_block()
+    answers.clear()
+    # While it sleeps the block stays as it is; when the run ends it is swapped once, with its outcome.
+    expect(row.locator(".last-outcome")).to_have_text("Success", timeout=TIMEOUT_MS)
+    assert answers[0] == 204 and answers[-1] == 200, answers
+    assert live.get_attribute("data-kept") is None
+    expect(row.locator(".job-status")).to_have_text("On hold")
+    expect(live).to_have_attribute("hx-trigger", "every 10s")  # and back to looking seldom
+    shot(page, "job-queue-idle-after-run")
