@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django_q.models import Schedule
 
+from sessions_app import api as sessions
 from sessions_app.admin import (
     LIST_TIME_FORMAT,
     STATUS_COLOURS,
@@ -279,7 +280,8 @@ class JobQueueEntryForm(forms.ModelForm):
     def clean_timeout(self):
         timeout = self.cleaned_data["timeout"]
         if timeout is not None and not 1 <= timeout.total_seconds() <= app_settings.MAX_TIMEOUT.total_seconds():
-            raise forms.ValidationError(f"Between 1 second and {app_settings.MAX_TIMEOUT}.")
+            bounds = sessions.timeout_bounds()
+            raise forms.ValidationError(f"{bounds[0].upper()}{bounds[1:]}.")
         return timeout
 
     def clean(self):
