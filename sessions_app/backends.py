@@ -28,7 +28,6 @@ On Django 6 this is ``django.tasks``; on Django 5.2 the ``django-tasks`` backpor
 import importlib
 
 from django.apps import apps
-from django.conf import settings
 
 try:
     from django.tasks import TaskContext, TaskResult, TaskResultStatus
@@ -46,6 +45,7 @@ except ImportError:  # Django 5.2: the backport
 
 from . import api, deferral
 from .codeunits import registry
+from .conf import app_settings
 from .models import BackgroundSession, Status
 from .origins import RERUN
 from .records import Json, ParameterRecord, Text
@@ -82,7 +82,7 @@ class TaskCall(ParameterRecord):
 
 
 def codeunit_id() -> int:
-    return getattr(settings, "SESSIONS_TASK_CODEUNIT_ID", 2_000_000_100)
+    return app_settings.TASK_CODEUNIT_ID
 
 
 def register_codeunit() -> None:

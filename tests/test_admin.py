@@ -227,6 +227,10 @@ def test_the_session_and_job_queue_lists_fit_a_1280_px_screen(browser, live_serv
     for name in ("Always Retriable", "Progress And Log", "Write Then Fail", "Who Am I"):
         api.run_codeunit(name, company="CRONUS", user=boss, raise_errors=False)
         api.start_session(name, company="CRONUS UK", user=boss)
+    from sessions_app.backends import codeunit_id
+
+    long_path = "shop.a_rather_long_app_name.tasks.recalculate_the_address_of_every_customer_in_the_company"
+    api.start_session(codeunit_id(), company="CRONUS", params={"task": long_path}, user=boss)  # it wraps
     for name, description in (("Always Retriable", "Nightly address refresh for every customer"), ("Sleep", "")):
         job = scheduling.add_job(
             name,
@@ -648,3 +652,35 @@ def test_the_user_page_grants_no_company_unless_one_is_chosen_and_saves_again(bo
     save(rows=granted)  # and saving again is no duplicate
     assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
     assert User.objects.get(pk=clerk.pk).first_name == "Nell"
+
+
+# 8. Django's tasks in the session log; the demo's admin shows the sessions, not the benchmark's peer.
+
+
+def test_a_task_sessions_import_path_shows_in_the_session_log_and_finds_it(boss):
+    from sessions_app.backends import codeunit_id
+
+    task = api.start_session(
+        codeunit_id(), company="CRONUS", params={"task": "tests.testapp.tasks.add", "args": [1, 2]}
+    )
+    other = api.start_session("No-op", company="CRONUS")
+    client = client_for(boss)
+    page = client.get(SESSIONS).content.decode()
+    assert (
+        f'<td class="field-codeunit">{codeunit_id()} Django Task<br><small class="task-path">'
+        "tests.testapp.tasks.add</small></td>" in page
+    )
+    assert '<td class="field-codeunit">90007 No-op</td>' in page  # other codeunits as they were
+    found = client.get(SESSIONS, {"q": "testapp.tasks.add"}).content.decode()
+    assert f'value="{task.id}"' in found and f'value="{other.id}"' not in found
+    detail = client.get(session_page(task.id)).content.decode()
+    assert "tests.testapp.tasks.add</small>" in detail
+
+
+def test_the_demo_admin_shows_no_task_results_of_the_benchmarks_peer(boss):
+    pytest.importorskip("django_tasks_db")
+    from django_tasks_db.models import DBTaskResult
+
+    assert not admin.site.is_registered(DBTaskResult)
+    page = text(client_for(boss).get(reverse("admin:index")).content.decode())
+    assert "Task results" not in page and "Background sessions" in page

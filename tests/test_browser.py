@@ -136,6 +136,7 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
     shot(page, "session-running")
     page.click("#stop-button")
     expect(page.locator("#session-status")).to_have_text("Stopped", timeout=5_000)
+    expect(page.locator(".messagelist")).to_have_count(0)  # no "Session 5 is stopping." left behind
     expect(page.locator("#session-error")).to_contain_text("stopped in the browser")
     # Finished: no Stop button, the Re-run ones stay, and the page stops polling.
     expect(page.locator("#stop-button")).to_have_count(0)

@@ -724,3 +724,35 @@ def test_the_admins_sign_in_page_says_where_users_who_are_not_staff_sign_in(view
     assert re.search(
         r'plain is not a staff account.*?<a href="/sessions/">go to the background sessions pages</a>', html, re.S
     )
+
+
+def test_stopping_a_running_session_leaves_no_message_behind_once_it_has_stopped(clerk):
+    from django.utils import timezone
+
+    s = start_session("No-op", company="CRONUS")
+    BackgroundSession.objects.filter(pk=s.id).update(status="running", started_at=timezone.now())  # as a worker would
+    client = client_for(clerk)
+    page = client.post(reverse("sessions_app:stop", args=[s.id]), {"comment": "wrong one"}, follow=True)
+    html = page.content.decode()
+    assert "is stopping" not in html and 'class="messagelist"' not in html  # no message to outlive the stop
+    assert 'id="session-stop-requested">Stop requested by clerk: wrong one</p>' in html  # the live part says it
+    BackgroundSession.objects.filter(pk=s.id).update(status="stopped", finished_at=timezone.now())
+    live = client.get(reverse("sessions_app:session_live", args=[s.id])).content.decode()
+    assert "Stopped" in live and 'id="session-stop-requested"' not in live and "is stopping" not in live
+    # A queued one is cancelled at once: that message stays true.
+    queued = start_session("No-op", company="CRONUS")
+    page = client.post(reverse("sessions_app:stop", args=[queued.id]), follow=True)
+    assert [str(m) for m in page.context["messages"]] == [f"Session {queued.id} was cancelled before it started."]
+
+
+def test_a_rerun_links_to_the_session_it_runs_again(clerk):
+    first = run_codeunit("No-op", company="CRONUS")
+    client = client_for(clerk)
+    response = client.post(reverse("sessions_app:rerun", args=[first.id]), follow=True)
+    again = BackgroundSession.objects.exclude(pk=first.id).get()
+    html = response.content.decode()
+    assert (
+        f'<span id="session-rerun-of">re-run of <a href="/sessions/{first.id}/">session {first.id}</a></span>' in html
+    )
+    assert 'id="session-rerun-of"' not in client.get(reverse("sessions_app:session", args=[first.id])).content.decode()
+    assert again.rerun_of == first.id
