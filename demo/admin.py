@@ -1,5 +1,6 @@
 """Admin for the seed's company-scoped tables, and the seed's Customer List actions."""
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -103,6 +104,25 @@ class SessionLogAdmin(CompanyScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def hide_tasks_db_admin() -> None:
+    """Take django-tasks-db's "Task results" out of the demo's admin.
+
+    It is installed only for the benchmark's peer (the same ``@task`` on its database backend); the
+    demo's tasks are sessions, in the session log. Its ``admin`` module is imported first, so it has
+    registered already and its later discovery adds nothing back.
+    """
+    if not apps.is_installed("django_tasks_db"):
+        return
+    import django_tasks_db.admin  # noqa: F401  (registers its model now, once)
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)
+
+
+hide_tasks_db_admin()
 
 
 # The demo edits company access on the user's own page: the project opts into the app's inline.

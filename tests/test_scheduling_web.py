@@ -868,3 +868,10 @@ def test_the_job_queue_page_sends_its_tables_again_only_when_they_changed_and_lo
     assert looks()[1] == "2s"  # a task due within seconds
     ScheduledTask.objects.filter(pk=task).update(not_before=timezone.now() + timedelta(hours=1))
     assert looks()[1] == "10s"
+
+
+def test_an_entry_added_in_the_admin_is_announced_with_its_status_as_people_read_it(clerk):
+    response = client_for(clerk).post(ADD_ENTRY, entry_form(), follow=True)
+    (message,) = [str(m) for m in response.context["messages"]]
+    entry = JobQueueEntry.objects.get()
+    assert f"Job {entry.id} nightly sleep in CRONUS (On hold)" in message and "on_hold" not in message

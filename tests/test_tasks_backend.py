@@ -7,6 +7,7 @@ registry and the company databases are read to prove where the work went.
 import math
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -261,3 +262,14 @@ def test_run_after_starts_the_task_when_it_is_due(cluster):
     wait_until(lambda: (result.refresh(), result.is_finished)[1], WAIT, message="deferred task finished")
     assert (result.status, result.return_value, result.attempts) == (TaskResultStatus.SUCCESSFUL, 42, 1)
     assert task_backends["default"].get_result(result.id).return_value == 42
+
+
+@inline
+def test_the_readme_shows_how_to_enqueue_outside_a_request_with_the_refusal_it_avoids():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    with pytest.raises(SessionStartError) as e:
+        tasks.add.enqueue(1, 2)  # a shell: no request chose a company
+    assert f'"{e.value}"' in readme
+    assert 'with use_company("CRONUS"):\n    recalculate.enqueue("C1000")' in readme
+    with use_company("CRONUS"):  # as README shows it
+        assert tasks.add.enqueue(1, 2).return_value == 3
