@@ -1,19 +1,28 @@
 """Admin for the seed's company-scoped tables, and the seed's Customer List actions."""
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import render
 
 from sessions_app import api
-from sessions_app.admin import CompanyAccessInline, CompanyScopedAdmin, ran_inline_message, started_messages
+from sessions_app.admin import (
+    CompanyAccessInline,
+    CompanyScopedAdmin,
+    plural,
+    ran_inline_message,
+    started_messages,
+)
 from sessions_app.codeunits import get_codeunit
 from sessions_app.exceptions import SessionStartError
 from sessions_app.forms import record_form
 
 from .models import Customer, SessionLog, Vendor
 
-THE_WORKS = 50100
+# The seed's The Works (50100) always changes the first customer: on selected customers the actions run
+# its twin, which changes the customer it is given.
+WORKS_ON_A_CUSTOMER = 50101
 FILLED_PER_ROW = ("customer_no", "log_id")  # the customer's own number; a new GUID each run
 
 
@@ -27,18 +36,25 @@ class CustomerAdmin(CompanyScopedAdmin):
         return request.user.has_perm("sessions_app.start_session")
 
     def _the_works(self, request, queryset, debug: bool):
-        """Ask for The Works' other parameters, then run it once per selected customer."""
-        cu = get_codeunit(THE_WORKS)
+        """Ask for the Vendor No., then run The Works on each selected customer, one session each."""
+        cu = get_codeunit(WORKS_ON_A_CUSTOMER)
         form = record_form(cu, request.POST if "apply" in request.POST else None, exclude=FILLED_PER_ROW)
         if "apply" not in request.POST or not form.is_valid():
+            customers = list(queryset)
             return render(
                 request,
                 "admin/sessions_app/params_form.html",
                 {
                     **self.admin_site.each_context(request),
                     "title": f"{'Run inline (debug)' if debug else 'Run in the background'}: {cu.name}",
+                    "explanation": (
+                        f"{cu.id} {cu.name} sets each selected customer's address to its own No. and the "
+                        f"Vendor No. below: {plural(len(customers), 'session')}, one per customer. (The seed's "
+                        "50100 The Works changes the first customer, whichever is selected: it runs from the "
+                        "customer list and its start page.)"
+                    ),
                     "form": form,
-                    "objects": list(queryset),
+                    "objects": customers,
                     "action": "run_the_works_inline" if debug else "run_the_works",
                     "opts": self.model._meta,
                 },
@@ -53,18 +69,21 @@ class CustomerAdmin(CompanyScopedAdmin):
                 continue
             if debug:
                 level = messages.SUCCESS if session.status == "succeeded" else messages.ERROR
-                self.message_user(request, ran_inline_message(session, f"{cu.name} for customer {customer.no}"), level)
+                self.message_user(request, ran_inline_message(session, f"{cu.name} ({customer.no})"), level)
             else:
                 started.append(session)
-        for message in started_messages(started):  # "Started The Works in 3 sessions: 4, 5, 6."
+        for message in started_messages(started):  # "Started The Works for a Customer in 3 sessions: 4, 5, 6."
             self.message_user(request, message, messages.SUCCESS)
         return None
 
-    @admin.action(permissions=["start_session"], description="Run The Works in the background")
+    @admin.action(permissions=["start_session"], description="Run The Works for a Customer on each selected customer")
     def run_the_works(self, request, queryset):
         return self._the_works(request, queryset, debug=False)
 
-    @admin.action(permissions=["start_session"], description="Run The Works inline (debug)")
+    @admin.action(
+        permissions=["start_session"],
+        description="Run The Works for a Customer on each selected customer, inline (debug)",
+    )
     def run_the_works_inline(self, request, queryset):
         return self._the_works(request, queryset, debug=True)
 
@@ -85,6 +104,25 @@ class SessionLogAdmin(CompanyScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def hide_tasks_db_admin() -> None:
+    """Take django-tasks-db's "Task results" out of the demo's admin.
+
+    It is installed only for the benchmark's peer (the same ``@task`` on its database backend); the
+    demo's tasks are sessions, in the session log. Its ``admin`` module is imported first, so it has
+    registered already and its later discovery adds nothing back.
+    """
+    if not apps.is_installed("django_tasks_db"):
+        return
+    import django_tasks_db.admin  # noqa: F401  (registers its model now, once)
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        admin.site.unregister(DBTaskResult)
+
+
+hide_tasks_db_admin()
 
 
 # The demo edits company access on the user's own page: the project opts into the app's inline.

@@ -1,4 +1,4 @@
-"""Codeunit 50100 "The Works", as in the seed, and the demo's job queue and benchmark codeunits."""
+"""Codeunit 50100 "The Works", as in the seed, its twin for a named customer, and the demo's other codeunits."""
 
 import time
 import uuid
@@ -23,6 +23,27 @@ class WorksParameters(ParameterRecord):
 @codeunit(50100, "The Works", params=WorksParameters)
 def the_works(rec, session):
     """Sleep, set the first customer's address, and log the session in its company."""
+    # As the seed's Customer.FindFirst(): the first customer, whatever customer_no says.
+    return _works(rec, session, lambda: Customer.objects.order_by("no").first(), missing="no customers")
+
+
+class CustomerWorksParameters(ParameterRecord):
+    """The Works' parameters, with the customer it changes named."""
+
+    customer_no = Code(20)
+    vendor_no = Code(20, default="")
+    log_id = Guid(default=uuid.uuid4)
+
+
+@codeunit(50101, "The Works for a Customer", params=CustomerWorksParameters)
+def the_works_for_a_customer(rec, session):
+    """The Works on the customer it is given: the admin's action runs it once per selected customer."""
+    customer = Customer.objects.filter(no=rec.customer_no)
+    return _works(rec, session, customer.first, missing=f"no customer {rec.customer_no}")
+
+
+def _works(rec, session, find_customer, missing: str):
+    """Sleep, set the address of the customer ``find_customer`` returns, and log the session in its company."""
     start = timezone.now()
     session.log(f"The Works in {session.company}: sleeping {settings.SESSIONS_DEMO_SLEEP:g}s")
     total = settings.SESSIONS_DEMO_SLEEP
@@ -30,9 +51,9 @@ def the_works(rec, session):
     for step in range(steps):
         time.sleep(total / steps)
         session.progress(step + 1, steps, "sleeping")
-    customer = Customer.objects.order_by("no").first()
+    customer = find_customer()
     if customer is None:
-        raise Customer.DoesNotExist(f"Company {session.company!r} has no customers.")
+        raise Customer.DoesNotExist(f"Company {session.company!r} has {missing}.")
     customer.address = f"{rec.customer_no} {rec.vendor_no}"
     customer.save(update_fields=["address"])
     stop = timezone.now()

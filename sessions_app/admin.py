@@ -19,6 +19,7 @@ from . import api, origins
 from .access import companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
+from .conf import app_settings
 from .exceptions import SessionError, SessionStartError, UnknownCodeunit
 from .forms import given_values, record_form, refusing_nul
 from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
@@ -95,6 +96,14 @@ def _when(value) -> str:
     return format_date(timezone.localtime(value), LIST_TIME_FORMAT) if value else ""
 
 
+def task_path(session) -> str:
+    """The import path of the ``@task`` function a "Django Task" session runs (``sessions_app.backends``), or ""."""
+    if session.codeunit_id != app_settings.TASK_CODEUNIT_ID or not isinstance(session.params, dict):
+        return ""
+    path = session.params.get("task")
+    return path if isinstance(path, str) else ""
+
+
 class CappedCountPaginator(Paginator):
     """Count at most ``CAP`` rows: an exact count over a million-row registry costs more than the page."""
 
@@ -159,7 +168,7 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
 
     list_display = ("id", "codeunit", "company", "coloured_status", "started", "elapsed_display", "started_by")
     list_filter = ("status", CompanyFilter, CodeunitFilter, "mode")
-    search_fields = ("=id", "=uuid", "codeunit_name", "username")
+    search_fields = ("=id", "=uuid", "codeunit_name", "username", "params__task")  # a @task's import path too
     inlines = [SessionEventInline]
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -265,7 +274,10 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
-        return f"{obj.codeunit_id} {obj.codeunit_name}"
+        """The codeunit; under "Django Task", the ``@task`` function it ran (a long path wraps, the name does not)."""
+        name = f"{obj.codeunit_id} {obj.codeunit_name}"
+        path = task_path(obj)
+        return format_html('{}<br><small class="task-path">{}</small>', name, path) if path else name
 
     @admin.display(description="Status", ordering="status")
     def coloured_status(self, obj):
@@ -561,8 +573,20 @@ class RefusedTaskAdmin(SessionsModelAdmin):
         return False
 
 
+def company_choices():
+    """The companies, after a blank choice: a form shows no company chosen until one is."""
+    return [("", "---------"), *((c.name, c.name) for c in all_companies())]
+
+
 class CompanyAccessForm(forms.ModelForm):
-    company = forms.ChoiceField(choices=lambda: [(c.name, c.name) for c in all_companies()])
+    """One company a user may work in.
+
+    The choice starts blank: a browser selects a select's first option, so without the blank one an
+    untouched extra row of the user's inline would grant the first company, on adding the user and
+    again (a duplicate) on every later save.
+    """
+
+    company = forms.ChoiceField(choices=company_choices)
 
     class Meta:
         model = CompanyAccess

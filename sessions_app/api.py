@@ -90,7 +90,10 @@ def prepare_start(codeunit, company=None, params=None, timeout=None, user=None) 
     elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
         timeout = timedelta(seconds=timeout)
     if not isinstance(timeout, timedelta) or not timedelta(seconds=1) <= timeout <= app_settings.MAX_TIMEOUT:
-        message = f"Timeout {timeout!r} must be between 1 second and {app_settings.MAX_TIMEOUT}."
+        if isinstance(timeout, timedelta):
+            message = f"Timeout {seconds_in_words(timeout)} seconds must be {timeout_bounds()}."
+        else:
+            message = f"Timeout {timeout!r} is not a number of seconds or a timedelta: it must be {timeout_bounds()}."
         raise SessionStartError("invalid_params", message, errors={"timeout": [message]})
 
     if user is not None and not getattr(user, "is_authenticated", False):
@@ -103,6 +106,27 @@ def prepare_start(codeunit, company=None, params=None, timeout=None, user=None) 
                 "permission_denied", f"User {user.get_username()!r} may not work in company {company.name!r}."
             )
     return PreparedStart(cu, company, record, timeout, user)
+
+
+def seconds_in_words(value: timedelta) -> str:
+    """A duration as a number of seconds a person would type: "100000", "0.5"."""
+    seconds = value.total_seconds()
+    return str(int(seconds)) if seconds.is_integer() else f"{seconds:.6f}".rstrip("0")
+
+
+def timeout_bounds() -> str:
+    """The timeouts a start takes, as every door says it: "between 1 and 86400 seconds (24 hours, the ... setting)"."""
+    ceiling = app_settings.MAX_TIMEOUT
+    seconds = ceiling.total_seconds()
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            words = f"{count} {unit}{'s' if count != 1 else ''}"
+            break
+    else:
+        words = ""
+    setting = f"{words}, the SESSIONS_MAX_TIMEOUT setting" if words else "the SESSIONS_MAX_TIMEOUT setting"
+    return f"between 1 and {seconds_in_words(ceiling)} seconds ({setting})"
 
 
 def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -> BackgroundSession:

@@ -13,6 +13,7 @@ Mistakes (duplicate id or name, a signature that does not take ``rec`` and
 """
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +135,12 @@ def _check_signature(cu: Codeunit) -> None:
 registry = Registry()
 
 
+def summary(func) -> str:
+    """The first line of ``func``'s docstring, as a page shows it: reST's ````literal```` marks left out."""
+    first = (inspect.getdoc(func) or "").split("\n")[0]
+    return re.sub(r"``(.+?)``", r"\1", first)
+
+
 def codeunit(
     id: int,
     name: str,
@@ -145,9 +152,8 @@ def codeunit(
     """Register the decorated ``func(rec, session)`` as codeunit ``id`` called ``name``."""
 
     def decorator(func):
-        doc = inspect.getdoc(func) or ""
         registry.register(
-            Codeunit(id=id, name=name, func=func, params=params, description=doc.split("\n")[0], rerun_lost=rerun_lost)
+            Codeunit(id=id, name=name, func=func, params=params, description=summary(func), rerun_lost=rerun_lost)
         )
         return func
 

@@ -219,6 +219,13 @@ class Guid(Field):
         return None if value is None else str(value)
 
 
+class JsonFormField(forms.JSONField):
+    """Django's JSON form field, with an empty box for no value: Django's own shows ``null`` there."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class Json(Field):
     """A strict JSON value of one shape (``list`` or ``dict``): the arguments of a plain function.
 
@@ -234,7 +241,13 @@ class Json(Field):
         super().__init__(**kwargs)
 
     def make_formfield(self, **kwargs):
-        return forms.JSONField(**kwargs)
+        return JsonFormField(**kwargs)
+
+    def formfield(self) -> forms.Field:
+        field = super().formfield()
+        if callable(self.default):  # list, dict: the same empty value each time, not a new one per run
+            field.widget.attrs["placeholder"] = f"{json.dumps(self.get_default())} when left empty"
+        return field
 
     def clean(self, value: Any) -> Any:
         if value is None or value == "":

@@ -1,13 +1,17 @@
-"""The URLs of the app's pages; every one refuses a NUL character in its input (``forms.refuse_nul``)."""
+"""The URLs of the app's pages.
+
+Every one refuses a NUL character in its input (``forms.refuse_nul``) and answers "not allowed" and
+"not found" with the app's own page (``errors.app_pages``).
+"""
 
 from django.urls import path
 
 from . import views
-from .forms import refusing_nul
+from .errors import app_urls
 
 app_name = "sessions_app"
 
-urlpatterns = refusing_nul(
+urlpatterns = app_urls(
     [
         path("", views.dashboard, name="dashboard"),
         path("login/", views.LoginView.as_view(), name="login"),

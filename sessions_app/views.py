@@ -167,7 +167,12 @@ def stop(request, session_id: int):
     if not request.user.has_perm("sessions_app.stop_session"):
         raise PermissionDenied("You may not stop sessions.")
     result = api.request_stop(session.id, comment=request.POST.get("comment", "")[:500], user=request.user)
-    (messages.success if result else messages.error)(request, result.reason)
+    if not result:
+        messages.error(request, result.reason)
+    elif result.status != Status.RUNNING:  # cancelled before it started: true for as long as the page shows it
+        messages.success(request, result.reason)
+    # A running session's live part says "Stop requested" until it has stopped, then "Stopped": a
+    # message ("Session 7 is stopping.") would stay on the page after the stop it announced.
     return redirect("sessions_app:session", session.id)
 
 

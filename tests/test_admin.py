@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pyte
 SESSIONS = reverse("admin:sessions_app_backgroundsession_changelist")
 ENTRIES = reverse("admin:sessions_scheduling_jobqueueentry_changelist")
 TASKS = reverse("admin:sessions_scheduling_scheduledtask_changelist")
+RUNS = reverse("admin:sessions_scheduling_jobqueuelogentry_changelist")
 CUSTOMERS = reverse("admin:demo_customer_changelist")
 
 
@@ -178,6 +179,19 @@ def test_the_job_queue_list_shows_the_columns_that_matter_on_one_line_each(boss)
     assert "white-space: nowrap" in page and 'id="nav-sidebar"' not in page
 
 
+def test_the_job_queue_log_shows_its_times_as_every_list_does(boss):
+    job = scheduling.add_job("Write Then Fail", company="CRONUS", description="nightly", ready=False)
+    session = scheduling.run_job_now(job.id, debug=True)
+    page = client_for(boss).get(RUNS).content.decode()
+    assert columns(page) == ["id", "job", "coloured_status", "started", "finished", "error", "session"]
+    assert f">{job.id} nightly</a><br><small>90002 Write Then Fail</small></td>" in page  # the entry, then its codeunit
+    row = re.search(r"<tbody>(.*?)</tbody>", page, re.S).group(1)
+    assert re.search(r'<td class="field-started">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>', row), row  # with seconds
+    assert re.search(r'<td class="field-finished">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td>', row), row
+    assert f'<td class="field-session"><a href="/sessions/{session.id}/">{session.id}</a></td>' in row
+    assert "white-space: nowrap" in page and 'id="nav-sidebar"' not in page
+
+
 def test_a_failing_entry_shows_its_attempts_beside_its_status(boss):
     failing = scheduling.add_job("Write Then Fail", company="CRONUS", ready=False, max_attempts=3)
     fine = scheduling.add_job("No-op", company="CRONUS", ready=False)
@@ -213,6 +227,10 @@ def test_the_session_and_job_queue_lists_fit_a_1280_px_screen(browser, live_serv
     for name in ("Always Retriable", "Progress And Log", "Write Then Fail", "Who Am I"):
         api.run_codeunit(name, company="CRONUS", user=boss, raise_errors=False)
         api.start_session(name, company="CRONUS UK", user=boss)
+    from sessions_app.backends import codeunit_id
+
+    long_path = "shop.a_rather_long_app_name.tasks.recalculate_the_address_of_every_customer_in_the_company"
+    api.start_session(codeunit_id(), company="CRONUS", params={"task": long_path}, user=boss)  # it wraps
     for name, description in (("Always Retriable", "Nightly address refresh for every customer"), ("Sleep", "")):
         job = scheduling.add_job(
             name,
@@ -234,7 +252,7 @@ def test_the_session_and_job_queue_lists_fit_a_1280_px_screen(browser, live_serv
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
     page = context.new_page()
     try:
-        for name, url in (("sessions", SESSIONS), ("job-queue", ENTRIES)):
+        for name, url in (("sessions", SESSIONS), ("job-queue", ENTRIES), ("job-queue-log", RUNS)):
             page.goto(url)
             page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
             widths = page.evaluate(
@@ -524,17 +542,17 @@ def test_the_works_action_says_how_many_sessions_it_started(boss):
     client = client_for(boss)
     response = act(client, CUSTOMERS, "run_the_works", "C1", apply="1", **{"p-vendor_no": "v"})
     (one,) = BackgroundSession.objects.all()
-    assert messages_of(response) == [f"Started The Works in 1 session: {one.id}."]
+    assert messages_of(response) == [f"Started The Works for a Customer in 1 session: {one.id}."]
     response = act(client, CUSTOMERS, "run_the_works", "C1", "C2", "C3", apply="1", **{"p-vendor_no": "v"})
     ids = ", ".join(
         str(i) for i in BackgroundSession.objects.exclude(pk=one.id).order_by("id").values_list("id", flat=True)
     )
-    assert messages_of(response) == [f"Started The Works in 3 sessions: {ids}."]
+    assert messages_of(response) == [f"Started The Works for a Customer in 3 sessions: {ids}."]
     response = act(client, CUSTOMERS, "run_the_works_inline", "C2", apply="1", **{"p-vendor_no": "v"})
     inline = BackgroundSession.objects.get(mode="inline")
     (message,) = messages_of(response)
     assert re.fullmatch(
-        rf"Ran The Works for customer C2 inline in session {inline.id}: succeeded in \d+\.\d\d s\.", message
+        rf"Ran The Works for a Customer \(C2\) inline in session {inline.id}: succeeded in \d+\.\d\d s\.", message
     ), message
 
 
@@ -587,3 +605,82 @@ def test_scheduling_actions_say_what_they_did_to_how_many(boss):
     assert messages_of(act(client, TASKS, "cancel", tasks[0])) == [
         f"Could not cancel 1 task (finished already): {tasks[0]}."
     ]
+
+
+# 7. The user's page grants a company only when one is chosen.
+
+USER_ADD = reverse("admin:auth_user_add")
+
+
+def access_rows(rows=(), extra: str = "") -> dict:
+    """The user page's Company access inline as a browser posts it: the saved rows, then the extra one."""
+    data = {
+        "company_access-TOTAL_FORMS": str(len(rows) + 1),
+        "company_access-INITIAL_FORMS": str(len(rows)),
+        "company_access-MIN_NUM_FORMS": "0",
+        "company_access-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate([*rows, None]):
+        data[f"company_access-{i}-id"] = str(row.id) if row else ""
+        data[f"company_access-{i}-company"] = row.company if row else extra
+    return data
+
+
+def test_the_user_page_grants_no_company_unless_one_is_chosen_and_saves_again(boss):
+    client = client_for(boss)
+    page = client.get(USER_ADD).content.decode()
+    select = re.search(r'<select name="company_access-0-company".*?</select>', page, re.S).group(0)
+    assert re.search(r'<option value="" selected>', select)  # a blank choice, chosen
+    new_user = {"username": "newclerk", "password1": "a-long-pass-1", "password2": "a-long-pass-1"}
+    response = client.post(USER_ADD, {**new_user, "usable_password": "true", **access_rows()})
+    assert response.status_code == 302, text(response.content.decode())[:2000]
+    clerk = User.objects.get(username="newclerk")
+    assert not CompanyAccess.objects.filter(user=clerk).exists()  # nothing granted unless chosen
+
+    change = reverse("admin:auth_user_change", args=[clerk.id])
+    profile = {"username": "newclerk", "first_name": "Nell", "is_active": "on", "date_joined_0": "2026-01-02"}
+    profile["date_joined_1"] = "03:04:05"
+
+    def save(**access):
+        response = client.post(change, {**profile, **access_rows(**access)})
+        assert response.status_code == 302, text(response.content.decode())[:2000]
+
+    save()  # a later change saves, granting nothing
+    save(extra="CRONUS UK")  # a company chosen is granted
+    granted = list(CompanyAccess.objects.filter(user=clerk))
+    assert [a.company for a in granted] == ["CRONUS UK"]
+    save(rows=granted)  # and saving again is no duplicate
+    assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
+    assert User.objects.get(pk=clerk.pk).first_name == "Nell"
+
+
+# 8. Django's tasks in the session log; the demo's admin shows the sessions, not the benchmark's peer.
+
+
+def test_a_task_sessions_import_path_shows_in_the_session_log_and_finds_it(boss):
+    from sessions_app.backends import codeunit_id
+
+    task = api.start_session(
+        codeunit_id(), company="CRONUS", params={"task": "tests.testapp.tasks.add", "args": [1, 2]}
+    )
+    other = api.start_session("No-op", company="CRONUS")
+    client = client_for(boss)
+    page = client.get(SESSIONS).content.decode()
+    assert (
+        f'<td class="field-codeunit">{codeunit_id()} Django Task<br><small class="task-path">'
+        "tests.testapp.tasks.add</small></td>" in page
+    )
+    assert '<td class="field-codeunit">90007 No-op</td>' in page  # other codeunits as they were
+    found = client.get(SESSIONS, {"q": "testapp.tasks.add"}).content.decode()
+    assert f'value="{task.id}"' in found and f'value="{other.id}"' not in found
+    detail = client.get(session_page(task.id)).content.decode()
+    assert "tests.testapp.tasks.add</small>" in detail
+
+
+def test_the_demo_admin_shows_no_task_results_of_the_benchmarks_peer(boss):
+    pytest.importorskip("django_tasks_db")
+    from django_tasks_db.models import DBTaskResult
+
+    assert not admin.site.is_registered(DBTaskResult)
+    page = text(client_for(boss).get(reverse("admin:index")).content.decode())
+    assert "Task results" not in page and "Background sessions" in page

@@ -136,6 +136,7 @@ def test_the_dashboard_updates_live_and_a_long_session_stops_from_its_page(clust
     shot(page, "session-running")
     page.click("#stop-button")
     expect(page.locator("#session-status")).to_have_text("Stopped", timeout=5_000)
+    expect(page.locator(".messagelist")).to_have_count(0)  # no "Session 5 is stopping." left behind
     expect(page.locator("#session-error")).to_contain_text("stopped in the browser")
     # Finished: no Stop button, the Re-run ones stay, and the page stops polling.
     expect(page.locator("#stop-button")).to_have_count(0)
@@ -260,10 +261,9 @@ def test_add_a_job_queue_entry_with_parameters_on_the_page_and_run_it_now(cluste
     page.fill("#id_description", "The Works from the page")
     page.fill("#id_p-customer_no", "c-7")
     page.fill("#id_p-vendor_no", "v-9")
-    # Typing survives the table's refreshes (the form is outside the live block).
-    for _ in range(2):
-        with page.expect_response(lambda r: r.url.rstrip("/").endswith("/sessions/jobs"), timeout=TIMEOUT_MS):
-            pass
+    # Typing survives the table's looks for changes (the form is outside the live block).
+    with page.expect_response(lambda r: "/sessions/jobs/live/" in r.url, timeout=TIMEOUT_MS):
+        pass
     expect(page.locator("#id_p-customer_no")).to_have_value("c-7")
     shot(page, "job-queue-add")
     page.click("#add-job-button")
@@ -313,3 +313,119 @@ def test_add_a_job_queue_entry_in_the_admin_with_the_codeunits_parameter_card(op
     job = JobQueueEntry.objects.get()
     assert (job.company, job.codeunit_name, job.status) == ("CRONUS", "Insert Row", "on_hold")
     assert job.params == {"result": "from the admin"}  # no log_id: each run makes its own
+
+
+def test_adding_a_user_in_the_admin_grants_no_company_until_one_is_chosen(operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.models import CompanyAccess
+
+    sign_in(page, "/sessions/")
+    page.goto("/admin/auth/user/add/")
+    expect(page.locator("#id_company_access-0-company")).to_have_value("")  # blank, not the first company
+    page.fill("#id_username", "newclerk")
+    page.fill("#id_password1", "a-long-pass-1")
+    page.fill("#id_password2", "a-long-pass-1")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    clerk = User.objects.get(username="newclerk")
+    assert not CompanyAccess.objects.filter(user=clerk).exists()
+
+    page.fill("#id_first_name", "Nell")  # a later change saves as it is
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".errornote")).to_have_count(0)
+    page.select_option("#id_company_access-0-company", "CRONUS UK")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    page.click("input[name=_continue]")  # saved again with its row: no duplicate
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    assert list(CompanyAccess.objects.filter(user=clerk).values_list("company", flat=True)) == ["CRONUS UK"]
+    shot(page, "admin-user-company-access")
+
+
+def test_a_clerk_sees_only_links_they_may_open_and_the_apps_own_error_pages(demo_data, browser, live_server):
+    """A user who is not staff, with one company and the sessions only: no dead links, and no bare error pages."""
+    from playwright.sync_api import expect
+
+    from sessions_app.models import CompanyAccess
+    from tests.test_web import make_user
+
+    clerk = make_user("clerk", [("sessions_app", "view_backgroundsession")], staff=False)
+    CompanyAccess.objects.create(user=clerk, company="CRONUS")
+    for width, scheme in ((1280, "light"), (390, "dark")):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": 844}, color_scheme=scheme
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            sign_in(page, "/sessions/", username="clerk", password="pw")
+            nav = page.locator(".sessions-nav a")
+            expect(nav).to_have_text(["Sessions", "Codeunits"])  # no Job queue, no Admin
+            expect(page.locator("#nav-customers")).to_have_count(0)  # no "Demo: customers"
+
+            # Typed in anyway: the app's look, what went wrong, and a way back.
+            for url, status, heading, message in (
+                ("/sessions/jobs/", 403, "Not allowed", "You may not see the job queue."),
+                ("/demo/customers/", 403, "Not allowed", "You may not see customers."),  # the project's handler
+                ("/sessions/999/", 404, "Not found", "Session 999 does not exist."),
+            ):
+                response = page.goto(url, referer=f"{live_server.url}/sessions/")
+                assert response.status == status
+                expect(page.locator("#site-name")).to_have_text("Background sessions")
+                expect(page.locator("#error-page h1")).to_have_text(heading)
+                expect(page.locator("#error-message")).to_have_text(message)
+                widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                assert widths[0] <= widths[1], (url, width, widths)
+                shot(page, f"error-{status}-{width}-{scheme}")
+                expect(page.locator("#ways-back a")).to_have_text(["Back to the previous page", "Sessions"])
+            dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert (dark != "rgb(255, 255, 255)") == (scheme == "dark"), dark  # the admin's theme, followed
+            page.click("#ways-back >> text=Sessions")
+            expect(page.locator("h1")).to_have_text("Sessions")
+
+            # The admin's sign-in page says where a user who is not staff belongs.
+            page.goto("/admin/")
+            page.wait_for_url("**/admin/login/?next=/admin/")
+            expect(page.locator("#sessions-sign-in")).to_contain_text("clerk is not a staff account")
+            page.click("#sessions-sign-in a")
+            expect(page.locator("h1")).to_have_text("Sessions")
+        finally:
+            context.close()
+
+
+def test_the_job_queue_page_looks_often_only_while_something_runs_and_swaps_only_what_changed(cluster, operator, page):
+    from playwright.sync_api import expect
+
+    from sessions_app.scheduling.api import add_job
+
+    job = add_job("Sleep", company="CRONUS", params={"seconds": 3}, description="Polling", ready=False)
+    sign_in(page, "/sessions/jobs/")
+    live, row = page.locator("#job-queue-live"), page.locator(f"#job-{job.id}")
+    answers = []
+    page.on("response", lambda r: answers.append(r.status) if "/sessions/jobs/live/" in r.url else None)
+
+    def mark_block():  # gone when htmx swaps the block for a new one
+        page.evaluate("document.getElementById('job-queue-live').dataset.kept = 'yes'")
+
+    # Nothing on it runs: it looks seldom, and nothing changed means nothing swapped.
+    expect(live).to_have_attribute("hx-trigger", "every 10s")
+    mark_block()
+    with page.expect_response(lambda r: "/sessions/jobs/live/" in r.url, timeout=TIMEOUT_MS) as idle:
+        pass
+    assert idle.value.status == 204 and live.get_attribute("data-kept") == "yes"
+
+    row.locator(f"#job-{job.id}-run_now").click()
+    expect(page.locator(".messagelist")).to_contain_text("Started Sleep in 1 session")
+    expect(row.locator(".job-status")).to_have_text("In process")
+    expect(live).to_have_attribute("hx-trigger", "every 2s")  # it runs: it looks often
+    mark_block()
+    answers.clear()
+    # While it sleeps the block stays as it is; when the run ends it is swapped once, with its outcome.
+    expect(row.locator(".last-outcome")).to_have_text("Success", timeout=TIMEOUT_MS)
+    assert answers[0] == 204 and answers[-1] == 200, answers
+    assert live.get_attribute("data-kept") is None
+    expect(row.locator(".job-status")).to_have_text("On hold")
+    expect(live).to_have_attribute("hx-trigger", "every 10s")  # and back to looking seldom
+    shot(page, "job-queue-idle-after-run")

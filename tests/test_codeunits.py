@@ -26,7 +26,7 @@ def test_lookup_by_id_name_or_function(ref):
     assert get_codeunit(ref).id == 50100
 
 
-@pytest.mark.parametrize("ref", [50101, "Teh Works", "", "5" * 40, None, 3.5, True, print, b"The Works"])
+@pytest.mark.parametrize("ref", [50199, "Teh Works", "", "5" * 40, None, 3.5, True, print, b"The Works"])
 def test_unknown_codeunits_are_refused_with_the_value_named(ref):
     with pytest.raises(UnknownCodeunit) as e:
         get_codeunit(ref)
@@ -85,3 +85,19 @@ def test_params_must_be_a_parameter_record():
 def test_the_registry_lists_codeunits_in_id_order():
     ids = [cu.id for cu in registry.all()]
     assert ids == sorted(ids) and 50100 in ids
+
+
+def test_a_description_shows_a_docstrings_first_line_without_rest_literal_marks():
+    from sessions_app.backends import codeunit_id
+    from sessions_app.codeunits import summary
+
+    task = get_codeunit(codeunit_id())
+    assert task.description == "Run a @task function with its arguments: the codeunit every enqueued task runs as."
+
+    def documented():
+        """Return ``x`` and ``y`` (not ``z``).
+
+        More ``lines``.
+        """
+
+    assert summary(documented) == "Return x and y (not z)."

@@ -6,11 +6,14 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 
+from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession
 from tests.conftest import BASE_DIR, queued_tasks
 
@@ -45,9 +48,12 @@ def manage(*args, timeout=120, log_level="WARNING"):
         (["The Works", "--param", "log_id=not-a-guid"], b"log_id: Enter a valid UUID."),
         (["The Works", "--param", "colour=blue"], b"colour: Unknown field"),
         (["The Works", "--param", "vendor_no=a", "--param", "vendor_no=b"], b"--param vendor_no is given twice."),
-        (["The Works", "--timeout", "0"], b"must be a positive number of seconds"),
+        (["The Works", "--timeout", "0"], b"'0' must be between 1 and 86400 seconds"),
         (["The Works", "--timeout", "soon"], b"'soon' is not a number of seconds"),
-        (["The Works", "--timeout", "99999999"], b"Timeout"),
+        (
+            ["The Works", "--timeout", "100000"],
+            b"--timeout: '100000' must be between 1 and 86400 seconds (24 hours, the SESSIONS_MAX_TIMEOUT setting)",
+        ),
         (["The Works", "--bogus"], b"unrecognized arguments: --bogus"),
         # A command has no open transaction of its caller to wait for.
         (["The Works", "--on-commit"], b"unrecognized arguments: --on-commit"),
@@ -220,7 +226,7 @@ def test_wait_on_a_terminal_shows_a_progress_bar_and_the_log(cluster):
 HUGE = "99999999999999999999"  # beyond SQLite's 64-bit integers and timedelta's limits
 JOB = ["job_queue", "add", "No-op", "--company", "CRONUS"]
 AT_MOST_INT = "must be at least 1 and at most 9223372036854775807"
-AT_MOST_SECONDS = "must be a positive number of seconds, at most 86399999913600"
+AT_MOST_SECONDS = "must be between 1 and 86400 seconds (24 hours, the SESSIONS_MAX_TIMEOUT setting)"
 
 
 def scheduling_rows():
@@ -244,8 +250,7 @@ def scheduling_rows():
         ),
         (["start_session", "No-op", "--timeout", "1e309"], f"'1e309' {AT_MOST_SECONDS}"),
         (["start_session", "No-op", "--timeout", "nan"], f"'nan' {AT_MOST_SECONDS}"),
-        # Within timedelta's range, beyond SESSIONS_MAX_TIMEOUT: the API's message.
-        (["start_session", "No-op", "--timeout", "86399999913600"], "must be between 1 second and 1 day"),
+        (["start_session", "No-op", "--timeout", "86399999913600"], f"'86399999913600' {AT_MOST_SECONDS}"),
         (["tasks", "list", "--limit", HUGE], f"'{HUGE}' {AT_MOST_INT}"),
         (["tasks", "create", "No-op", "--timeout", "1e300"], f"'1e300' {AT_MOST_SECONDS}"),
         (["tasks", "cancel", HUGE], f"Scheduled task '{HUGE}' does not exist."),
@@ -516,3 +521,32 @@ def test_rundemo_shows_the_address_it_was_given(addrport, url):
     from demo.management.commands.rundemo import site_url
 
     assert site_url(addrport) == url
+
+
+def test_timeouts_and_schedules_are_refused_in_the_users_words_with_the_real_limits():
+    from sessions_app.api import prepare_start
+
+    result = manage("start_session", "No-op", "--company", "CRONUS", "--timeout", "100000")
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and "timedelta" not in stderr and "86399999913600" not in stderr
+    limit = "86400 seconds (24 hours, the SESSIONS_MAX_TIMEOUT setting)"
+    assert stderr.strip().splitlines()[-1].endswith(f"argument --timeout: '100000' must be between 1 and {limit}")
+    assert (
+        "--timeout SECONDS     from 1 to SESSIONS_MAX_TIMEOUT (24 hours unless set)"
+        in manage("start_session", "--help").stdout.decode()
+    )
+
+    result = manage("job_queue", "add", "No-op", "--company", "CRONUS", "--every", "5")
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and "run_on_mondays" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "CommandError: Invalid job queue entry: --weekdays: A recurring entry needs at least one weekday "
+        "(e.g. --weekdays mon-fri, or --cron instead)."
+    )
+
+    # The API says it alike, with the limit the settings give.
+    with override_settings(SESSIONS_MAX_TIMEOUT=timedelta(hours=48)), pytest.raises(SessionStartError) as e:
+        prepare_start("No-op", company="CRONUS", timeout=timedelta(days=3))
+    assert str(e.value) == (
+        "Timeout 259200 seconds must be between 1 and 172800 seconds (48 hours, the SESSIONS_MAX_TIMEOUT setting)."
+    )

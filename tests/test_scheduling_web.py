@@ -324,7 +324,7 @@ def test_adding_an_entry_validates_its_parameters_and_leaves_it_on_hold(clerk):
         ({"cron": "* * * * *", "run_on_fridays": "on"}, "cron", "not both"),
         ({"minutes_between_runs": "30"}, "run_on_mondays", "needs at least one weekday"),
         ({"codeunit": "12345"}, "codeunit", "Select a valid choice"),
-        ({"timeout": "30 00:00:00"}, "timeout", "Between 1 second and"),
+        ({"timeout": "30 00:00:00"}, "timeout", "Between 1 and 86400 seconds (24 hours, the SESSIONS_MAX_TIMEOUT"),
         ({"max_attempts": "0"}, "max_attempts", "At least 1."),
     ],
 )
@@ -833,3 +833,45 @@ def test_adding_needs_the_add_and_start_permissions_and_a_company(viewer, clerk)
     assert client.post(ADD_JOB, add_form()).status_code == 403
     assert not JobQueueEntry.objects.exists()
     assert client.get(ADD_JOB).status_code == 302
+
+
+def test_the_job_queue_page_sends_its_tables_again_only_when_they_changed_and_looks_often_only_while_busy(clerk):
+    client = client_for(clerk)
+    live_url = reverse("sessions_scheduling:jobs_live")
+
+    def looks() -> tuple[str, str]:
+        html = client.get(JOBS).content.decode()
+        block = re.search(r'<div id="job-queue-live" hx-get="([^"]+)" hx-trigger="every (\w+)"', html)
+        return block.group(1), block.group(2)
+
+    later = scheduling.add_job(
+        "No-op", company="CRONUS", ready=True, earliest_start=timezone.now() + timedelta(hours=1)
+    )
+    url, pace = looks()
+    assert url.startswith(f"{live_url}?shown=") and pace == "10s"  # nothing runs or is due: it looks seldom
+    assert client.get(url).status_code == 204  # the same tables (CSRF tokens aside): nothing to send
+    assert client.get(live_url, {"shown": "something-else"}).status_code == 200
+
+    scheduling.set_job_on_hold(later.id)
+    changed = client.get(url)  # what the open page asks next
+    assert changed.status_code == 200 and "On hold" in changed.content.decode()
+    assert re.search(r'hx-trigger="every 10s"', changed.content.decode())
+
+    due = scheduling.add_job("No-op", company="CRONUS", ready=True)  # due now: about to run
+    assert looks()[1] == "2s"
+    scheduling.run_job_now(due.id)  # in process while its session is queued
+    JobQueueEntry.objects.filter(pk=due.pk).update(earliest_start=timezone.now() + timedelta(hours=1))
+    assert looks()[1] == "2s"
+    JobQueueEntry.objects.filter(pk=due.pk).update(status="on_hold")
+    assert looks()[1] == "10s"
+    task = scheduling.create_task("No-op", company="CRONUS", not_before=timezone.now() + timedelta(seconds=5))
+    assert looks()[1] == "2s"  # a task due within seconds
+    ScheduledTask.objects.filter(pk=task).update(not_before=timezone.now() + timedelta(hours=1))
+    assert looks()[1] == "10s"
+
+
+def test_an_entry_added_in_the_admin_is_announced_with_its_status_as_people_read_it(clerk):
+    response = client_for(clerk).post(ADD_ENTRY, entry_form(), follow=True)
+    (message,) = [str(m) for m in response.context["messages"]]
+    entry = JobQueueEntry.objects.get()
+    assert f"Job {entry.id} nightly sleep in CRONUS (On hold)" in message and "on_hold" not in message

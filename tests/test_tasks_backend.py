@@ -7,6 +7,7 @@ registry and the company databases are read to prove where the work went.
 import math
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -292,3 +293,13 @@ def test_the_backend_sends_enqueued_started_and_finished_as_djangos_own_backends
     for result, outcome in ((ok, TaskResultStatus.SUCCESSFUL), (failed, TaskResultStatus.FAILED)):
         mine = sorted((name, status) for name, result_id, status in seen if result_id == result.id)
         assert mine == [("enqueued", outcome), ("finished", outcome), ("started", TaskResultStatus.RUNNING)]
+
+
+def test_the_readme_shows_how_to_enqueue_outside_a_request_with_the_refusal_it_avoids():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    with pytest.raises(SessionStartError) as e:
+        tasks.add.enqueue(1, 2)  # a shell: no request chose a company
+    assert f'"{e.value}"' in readme
+    assert 'with use_company("CRONUS"):\n    recalculate.enqueue("C1000")' in readme
+    with use_company("CRONUS"):  # as README shows it
+        assert tasks.add.enqueue(1, 2).return_value == 3

@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -481,6 +482,28 @@ def test_admin_customer_actions_start_one_session_per_customer_after_asking_for_
     assert f'href="/sessions/{sessions[0].id}/"' in done.content.decode()
 
 
+def test_the_works_on_selected_customers_changes_each_of_them_and_says_so(clerk):
+    with use_company("CRONUS"):
+        for no in ("C1", "C2", "C3"):
+            Customer.objects.create(no=no, name=no)
+    client = client_for(clerk)
+    url = reverse("admin:demo_customer_changelist")
+    form = client.post(url, {"action": "run_the_works_inline", "_selected_action": ["C2", "C3"]}).content.decode()
+    explanation = re.search(r'<p id="action-explanation">(.*?)</p>', form, re.S).group(1)
+    assert "50101 The Works for a Customer sets each selected customer&#x27;s address" in explanation
+    assert "2 sessions, one per customer" in explanation and "50100 The Works changes the first customer" in explanation
+    client.post(
+        url, {"action": "run_the_works_inline", "_selected_action": ["C2", "C3"], "apply": "1", "p-vendor_no": "v1"}
+    )
+    assert [s.codeunit_id for s in BackgroundSession.objects.order_by("id")] == [50101, 50101]
+    with use_company("CRONUS"):
+        assert dict(Customer.objects.values_list("no", "address")) == {"C1": "", "C2": "C2 V1", "C3": "C3 V1"}
+    # The seed's codeunit stays the seed's: the first customer, whatever customer_no says.
+    run_codeunit("The Works", company="CRONUS", params={"customer_no": "C3", "vendor_no": "v2"})
+    with use_company("CRONUS"):
+        assert dict(Customer.objects.values_list("no", "address")) == {"C1": "C3 V2", "C2": "C2 V1", "C3": "C3 V1"}
+
+
 def test_admin_debug_action_runs_inline_and_reports_the_error(clerk):
     with use_company("CRONUS"):
         Customer.objects.create(no="C1", name="first")
@@ -582,3 +605,154 @@ def test_a_session_page_and_its_admin_page_stay_under_a_megabyte_with_the_longes
         page = client.get(url)
         assert page.status_code == 200 and len(page.content) < 1_000_000, (url, len(page.content))
         assert b"too much for one page" in page.content
+
+
+def test_json_fields_start_empty_on_every_form_that_shows_them(client):
+    """The Django Task codeunit's Args and Kwargs: an empty box saying what empty means, never ``null``."""
+    from sessions_app.backends import codeunit_id
+
+    def boxes(html: str) -> dict:
+        found = dict(re.findall(r'<textarea name="p-(args|kwargs)"[^>]*>(.*?)</textarea>', html, re.S))
+        assert 'placeholder="[] when left empty"' in html and 'placeholder="{} when left empty"' in html
+        return {name: value.strip() for name, value in found.items()}
+
+    client.force_login(User.objects.create_superuser("boss", password="pw"))
+    task = codeunit_id()
+    start_page = client.get(reverse("sessions_app:start", args=[task])).content.decode()
+    assert boxes(start_page) == {"args": "", "kwargs": ""}
+    job_card = client.get(reverse("sessions_scheduling:job_params"), {"codeunit": task}).content.decode()
+    assert boxes(job_card) == {"args": "", "kwargs": ""}  # the job queue page's and the admin's add forms
+
+    response = client.post(
+        reverse("sessions_app:start", args=[task]),
+        {"company": "CRONUS", "timeout": "", "p-task": "tests.testapp.tasks.add", "p-args": "", "p-kwargs": ""},
+    )
+    assert response.status_code == 302
+    s = BackgroundSession.objects.get()
+    assert (s.params["args"], s.params["kwargs"]) == ([], {})  # empty means empty
+    edited = client.post(
+        reverse("admin:sessions_app_backgroundsession_changelist"),
+        {"action": "rerun_edited", "_selected_action": [s.id]},
+    ).content.decode()
+    assert boxes(edited) == {"args": "", "kwargs": ""}
+    given = start_session(task, company="CRONUS", params={"task": "tests.testapp.tasks.add", "args": [1, 2]})
+    edited = client.post(
+        reverse("admin:sessions_app_backgroundsession_changelist"),
+        {"action": "rerun_edited", "_selected_action": [given.id]},
+    ).content.decode()
+    assert boxes(edited) == {"args": "[1, 2]", "kwargs": ""}  # what it was given, as it was given
+
+
+# Links a user may follow, and the pages that say "not allowed" or "not found".
+
+
+def nav_links(html: str) -> list[str]:
+    nav = re.search(r'<nav class="sessions-nav".*?</nav>', html, re.S).group(0)
+    return re.findall(r"<a [^>]*>([^<]+)</a>", nav)
+
+
+@pytest.mark.parametrize(
+    "perms, staff, links",
+    [
+        ([("sessions_app", "view_backgroundsession")], False, ["Sessions", "Codeunits"]),
+        ([("sessions_scheduling", "view_jobqueueentry")], False, ["Codeunits", "Job queue"]),
+        ([("sessions_scheduling", "view_scheduledtask")], True, ["Codeunits", "Job queue", "Admin"]),
+        (
+            [("sessions_app", "view_backgroundsession"), ("demo", "view_customer")],
+            True,
+            ["Sessions", "Codeunits", "Admin"],
+        ),
+    ],
+)
+def test_the_navigation_offers_only_the_pages_the_user_may_open(perms, staff, links):
+    user = make_user("someone", perms, ["CRONUS"], staff=staff)
+    client = client_for(user)
+    html = client.get(reverse("sessions_app:codeunits")).content.decode()
+    assert nav_links(html) == links
+    assert ("Demo: customers" in html) == (("demo", "view_customer") in perms)
+    for label, name in (("Sessions", "sessions_app:dashboard"), ("Job queue", "sessions_scheduling:jobs")):
+        assert (client.get(reverse(name)).status_code == 200) == (label in links)
+
+
+def test_not_allowed_and_not_found_are_the_apps_own_pages_with_a_way_back(viewer, settings):
+    settings.DEBUG = True  # not Django's technical 404 page either: the app's views answer themselves
+    client = client_for(viewer)
+    for url, status, message in (
+        (reverse("sessions_app:start", args=[50100]), 403, "You may not start sessions."),
+        (reverse("sessions_scheduling:jobs"), 403, "You may not see the job queue."),
+        (reverse("sessions_app:session", args=[999]), 404, "Session 999 does not exist."),
+        (reverse("sessions_app:start", args=[1]), 404, "Codeunit 1 is not registered."),
+    ):
+        response = client.get(url, HTTP_REFERER="http://testserver/sessions/")
+        assert response.status_code == status
+        assert [t.name for t in response.templates][:2] == ["sessions_app/error.html", "sessions_app/base.html"]
+        html = response.content.decode()
+        assert f'<p class="errornote" id="error-message">{message}</p>' in html
+        assert re.findall(r'<p id="ways-back">(.*?)</p>', html) == [
+            '<a href="http://testserver/sessions/">Back to the previous page</a> · <a href="/sessions/">Sessions</a>'
+        ]
+    # A referrer of another site is no way back.
+    html = client.get(reverse("sessions_scheduling:jobs"), HTTP_REFERER="https://elsewhere.example/").content.decode()
+    assert "elsewhere" not in html and '<a href="/sessions/">Sessions</a>' in html
+    # The app forces no project-wide 403.html or 404.html on its host project: its page has a name of its own.
+    templates = Path(__file__).resolve().parent.parent / "sessions_app" / "templates"
+    assert not [p for p in templates.rglob("*.html") if p.name in ("403.html", "404.html", "500.html")]
+
+
+def test_the_demo_project_uses_the_apps_pages_for_the_rest_of_its_site():
+    """``handler403`` in project/urls.py: the demo's own views and the admin say "not allowed" alike."""
+    outsider = client_for(make_user("nobody", [("demo", "view_customer")], []))  # staff, in no company
+    for url, message in (
+        (reverse("demo:customers"), "You may not work in any company."),
+        (reverse("admin:demo_customer_changelist"), "Your account may not open this page."),
+    ):
+        response = outsider.get(url)
+        assert response.status_code == 403
+        assert "sessions_app/error.html" in [t.name for t in response.templates]
+        assert message in response.content.decode()
+
+
+def test_the_admins_sign_in_page_says_where_users_who_are_not_staff_sign_in(viewer):
+    html = Client().get(reverse("admin:login")).content.decode()
+    assert re.search(
+        r'Not a staff account\?\s*<a href="/sessions/login/">Sign in to the background sessions pages</a>', html
+    )
+    not_staff = make_user("plain", [("sessions_app", "view_backgroundsession")], ["CRONUS"], staff=False)
+    response = client_for(not_staff).get(reverse("admin:index"), follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert re.search(
+        r'plain is not a staff account.*?<a href="/sessions/">go to the background sessions pages</a>', html, re.S
+    )
+
+
+def test_stopping_a_running_session_leaves_no_message_behind_once_it_has_stopped(clerk):
+    from django.utils import timezone
+
+    s = start_session("No-op", company="CRONUS")
+    BackgroundSession.objects.filter(pk=s.id).update(status="running", started_at=timezone.now())  # as a worker would
+    client = client_for(clerk)
+    page = client.post(reverse("sessions_app:stop", args=[s.id]), {"comment": "wrong one"}, follow=True)
+    html = page.content.decode()
+    assert "is stopping" not in html and 'class="messagelist"' not in html  # no message to outlive the stop
+    assert 'id="session-stop-requested">Stop requested by clerk: wrong one</p>' in html  # the live part says it
+    BackgroundSession.objects.filter(pk=s.id).update(status="stopped", finished_at=timezone.now())
+    live = client.get(reverse("sessions_app:session_live", args=[s.id])).content.decode()
+    assert "Stopped" in live and 'id="session-stop-requested"' not in live and "is stopping" not in live
+    # A queued one is cancelled at once: that message stays true.
+    queued = start_session("No-op", company="CRONUS")
+    page = client.post(reverse("sessions_app:stop", args=[queued.id]), follow=True)
+    assert [str(m) for m in page.context["messages"]] == [f"Session {queued.id} was cancelled before it started."]
+
+
+def test_a_rerun_links_to_the_session_it_runs_again(clerk):
+    first = run_codeunit("No-op", company="CRONUS")
+    client = client_for(clerk)
+    response = client.post(reverse("sessions_app:rerun", args=[first.id]), follow=True)
+    again = BackgroundSession.objects.exclude(pk=first.id).get()
+    html = response.content.decode()
+    assert (
+        f'<span id="session-rerun-of">re-run of <a href="/sessions/{first.id}/">session {first.id}</a></span>' in html
+    )
+    assert 'id="session-rerun-of"' not in client.get(reverse("sessions_app:session", args=[first.id])).content.decode()
+    assert again.rerun_of == first.id

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from sessions_app import api as sessions
 from sessions_app.admin import (
     LIST_TIME_FORMAT,
     STATUS_COLOURS,
@@ -168,6 +169,14 @@ class ScheduledTaskAdmin(CodeunitAndStatus, CompanyListAdmin):
     def failure_session(self, obj):
         return session_link(obj.failure_session_id) if obj.failure_session_id else ""
 
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj):
+        return _when(obj.started_at)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, obj):
+        return _when(obj.finished_at)
+
     @admin.display(description="Error")
     def error(self, obj):
         return obj.error_message[:120]
@@ -264,7 +273,8 @@ class JobQueueEntryForm(forms.ModelForm):
     def clean_timeout(self):
         timeout = self.cleaned_data["timeout"]
         if timeout is not None and not 1 <= timeout.total_seconds() <= app_settings.MAX_TIMEOUT.total_seconds():
-            raise forms.ValidationError(f"Between 1 second and {app_settings.MAX_TIMEOUT}.")
+            bounds = sessions.timeout_bounds()
+            raise forms.ValidationError(f"{bounds[0].upper()}{bounds[1:]}.")
         return timeout
 
     def clean(self):
@@ -542,10 +552,9 @@ class JobQueueLogEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
     list_display = (
         "id",
         "job",
-        "codeunit",
         "coloured_status",
-        "started_at",
-        "finished_at",
+        "started",
+        "finished",
         "error",
         "session",
     )
@@ -557,8 +566,8 @@ class JobQueueLogEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
         "description",
         "coloured_status",
         "username",
-        "started_at",
-        "finished_at",
+        "started",
+        "finished",
         "session",
         "error_message",
         "formatted_traceback",
@@ -576,11 +585,22 @@ class JobQueueLogEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
 
     @admin.display(description="Entry", ordering="entry_id")
     def job(self, obj):
+        """The entry, and under its description the codeunit it ran: one column less, so the list fits 1280 px."""
         what = obj.description or obj.codeunit_name
-        if obj.entry_id is None:
+        if obj.entry_id is not None:
+            url = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[obj.entry_id])
+            what = format_html('<a href="{}">{} {}</a>', url, obj.entry_id, what)
+        if not obj.description:
             return what
-        url = reverse("admin:sessions_scheduling_jobqueueentry_change", args=[obj.entry_id])
-        return format_html('<a href="{}">{} {}</a>', url, obj.entry_id, what)
+        return format_html("{}<br><small>{}</small>", what, self.codeunit(obj))
+
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj):
+        return _when(obj.started_at)
+
+    @admin.display(description="Finished", ordering="finished_at")
+    def finished(self, obj):
+        return _when(obj.finished_at)
 
     @admin.display(description="Error")
     def error(self, obj):

@@ -107,7 +107,9 @@ def add_job(
         if nul := [name for name in ("description", "category", "cron") if "\x00" in getattr(entry, name)]:
             raise ValidationError({name: "A NUL character cannot be stored." for name in nul})
     except ValidationError as e:
-        errors = e.message_dict
+        errors: dict[str, list[str]] = {}
+        for field, messages in e.message_dict.items():  # named as add_job's arguments: weekdays, not run_on_mondays
+            errors.setdefault("weekdays" if field in JobQueueEntry.WEEKDAY_FIELDS else field, []).extend(messages)
         detail = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
         raise SessionStartError("invalid_params", f"Invalid job queue entry: {detail}", errors) from e
     if ready:

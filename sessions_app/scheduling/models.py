@@ -122,7 +122,7 @@ class ScheduledTask(models.Model):
         indexes = [models.Index(fields=["status", "not_before"], name="task_status_not_before")]
 
     def __str__(self) -> str:
-        return f"Task {self.id} {self.codeunit_name} in {self.company} ({self.status})"
+        return f"Task {self.id} {self.codeunit_name} in {self.company} ({self.get_status_display()})"
 
     def as_dict(self) -> dict:
         def iso(value):
@@ -305,7 +305,7 @@ class JobQueueEntry(models.Model):
 
     def __str__(self) -> str:
         what = self.description or self.codeunit_name
-        return f"Job {self.id} {what} in {self.company} ({self.status})"
+        return f"Job {self.id} {what} in {self.company} ({self.get_status_display()})"
 
     @property
     def weekdays(self) -> frozenset[int]:
@@ -438,4 +438,4 @@ class JobQueueLogEntry(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"Job {self.entry_id} run {self.id} ({self.status})"
+        return f"Job {self.entry_id} run {self.id} ({self.get_status_display()})"

@@ -9,16 +9,21 @@ and then the scheduling API's own permission and company checks, whose refusals
 become messages, never a 500.
 """
 
+import hashlib
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessions_app.access import can_access
@@ -27,8 +32,8 @@ from sessions_app.codeunits import registry
 from sessions_app.exceptions import SessionError, SessionStartError, UnknownCodeunit
 from sessions_app.forms import given_values, record_form, timeout_field
 
-from . import api
-from .models import ACTIVE_TASK_STATUSES, JobLogStatus, JobQueueEntry, JobStatus, ScheduledTask
+from . import api, clock
+from .models import ACTIVE_TASK_STATUSES, JobLogStatus, JobQueueEntry, JobStatus, ScheduledTask, TaskStatus
 from .recurrence import MAX_MINUTES, WEEKDAY_NAMES
 
 MAX_ENTRIES = 500
@@ -36,6 +41,12 @@ MAX_ACTIVE_TASKS = 100
 RECENT_TASKS = 20
 CHANGE_PERM = "sessions_scheduling.change_jobqueueentry"
 ADD_PERM = "sessions_scheduling.add_jobqueueentry"
+# How often the page's tables look for changes: often while something on them runs or is about to,
+# seldom otherwise (another tab may set an entry ready), as the dashboard does.
+ACTIVE_POLL = "2s"
+IDLE_POLL = "10s"
+DUE_SOON = timedelta(seconds=10)  # a ready entry or task due this soon counts as running
+CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*"')  # masked anew on every render
 
 
 # The entry actions: what the admin's actions of the same names do, one entry at a time.
@@ -206,29 +217,52 @@ def _current_company(request):
 # The page.
 
 
-def _page(request, company, add_form=None, params=None, status=200):
-    may_see_entries = request.user.has_perm("sessions_scheduling.view_jobqueueentry")
-    may_see_tasks = request.user.has_perm("sessions_scheduling.view_scheduledtask")
+def is_active(entries, tasks, now) -> bool:
+    """Is anything shown running, or due so soon that it is about to change?"""
+    soon = now + DUE_SOON
+    return any(
+        e.status in (JobStatus.IN_PROCESS, JobStatus.WAITING)
+        or (e.status == JobStatus.READY and (e.earliest_start is None or e.earliest_start <= soon))
+        for e in entries
+    ) or any(t.status == TaskStatus.RUNNING or (t.status == TaskStatus.READY and t.not_before <= soon) for t in tasks)
+
+
+def _live_context(request, company) -> dict:
+    """The tables of entries and tasks, rendered, with how often they look again and a digest of what they show."""
     context = {
         "company": company,
-        "may_see_entries": may_see_entries,
-        "may_see_tasks": may_see_tasks,
+        "may_see_entries": request.user.has_perm("sessions_scheduling.view_jobqueueentry"),
+        "may_see_tasks": request.user.has_perm("sessions_scheduling.view_scheduledtask"),
         "may_change": request.user.has_perm(CHANGE_PERM),
-        "may_add": _may_add(request.user),
+        "entries": [],
+        "tasks": [],
     }
-    if company is not None and may_see_entries:
+    if company is not None and context["may_see_entries"]:
         entries = list(JobQueueEntry.objects.filter(company=company.name).order_by("id")[:MAX_ENTRIES])
         for e in entries:
             e.actions = actions_for(e) if context["may_change"] else []
             e.outcome_label = outcome_label(e.last_outcome)
         context["entries"] = entries
-    if company is not None and may_see_tasks:
+    if company is not None and context["may_see_tasks"]:
         tasks = ScheduledTask.objects.filter(company=company.name)
         # The ones still to come first, then the latest finished ones.
         context["tasks"] = [
             *tasks.filter(status__in=ACTIVE_TASK_STATUSES).order_by("not_before", "id")[:MAX_ACTIVE_TASKS],
             *tasks.exclude(status__in=ACTIVE_TASK_STATUSES).order_by("-id")[:RECENT_TASKS],
         ]
+    poll_every = ACTIVE_POLL if is_active(context["entries"], context["tasks"], clock.now()) else IDLE_POLL
+    tables = render_to_string("sessions_app/_jobs_tables.html", context, request) if company is not None else ""
+    seen = CSRF_VALUE.sub(r'\1"', tables) + poll_every
+    context.update(
+        tables=mark_safe(tables),  # noqa: S308  (rendered by the template engine above, escaped there)
+        poll_every=poll_every,
+        shown=hashlib.sha256(seen.encode()).hexdigest()[:16],
+    )
+    return context
+
+
+def _page(request, company, add_form=None, params=None, status=200):
+    context = {**_live_context(request, company), "may_add": _may_add(request.user)}
     if company is not None and context["may_add"]:
         if add_form is None:
             cu = chosen_codeunit(request.GET.get("codeunit")) or next(iter(registry.all()), None)
@@ -238,15 +272,30 @@ def _page(request, company, add_form=None, params=None, status=200):
     return render(request, "sessions_app/jobs.html", context, status=status)
 
 
+def _may_see_jobs(user) -> None:
+    if not (
+        user.has_perm("sessions_scheduling.view_jobqueueentry")
+        or user.has_perm("sessions_scheduling.view_scheduledtask")
+    ):
+        raise PermissionDenied("You may not see the job queue.")
+
+
 @login_required
 @require_GET
 def jobs(request):
-    if not (
-        request.user.has_perm("sessions_scheduling.view_jobqueueentry")
-        or request.user.has_perm("sessions_scheduling.view_scheduledtask")
-    ):
-        raise PermissionDenied("You may not see the job queue.")
+    _may_see_jobs(request.user)
     return _page(request, _current_company(request))
+
+
+@login_required
+@require_GET
+def jobs_live(request):
+    """The page's tables, when they show something else than the page has (``?shown=``); else 204, nothing to swap."""
+    _may_see_jobs(request.user)
+    context = _live_context(request, _current_company(request))
+    if request.GET.get("shown") == context["shown"]:
+        return HttpResponse(status=204)
+    return render(request, "sessions_app/_jobs_live.html", context)
 
 
 @login_required

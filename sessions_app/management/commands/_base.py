@@ -43,7 +43,6 @@ def could_not(message: str) -> CommandError:
 # Bounds of numeric arguments, so that absurd values are bad input (exit 2), never an OverflowError.
 MAX_INT = 2**63 - 1  # ids and limits: SQLite's (and PostgreSQL's bigint) largest integer
 MAX_DAYS = 36500  # --older-than: now minus a hundred years is still a date
-MAX_SECONDS = 999_999_999 * 86400  # timedelta's largest whole number of days, in seconds
 
 
 def _shown(text: str) -> str:
@@ -139,15 +138,23 @@ def parse_param(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-def positive_seconds(text: str) -> float:
+TIMEOUT_HELP = "from 1 to SESSIONS_MAX_TIMEOUT (24 hours unless set); default SESSIONS_DEFAULT_TIMEOUT (12 hours)"
+
+
+def timeout_seconds(text: str) -> float:
+    """An argparse type: a timeout in seconds, within the bounds every start checks (SESSIONS_MAX_TIMEOUT, read now)."""
     import argparse
+    import math
+
+    from sessions_app import api
+    from sessions_app.conf import app_settings
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds") from None
-    if not 0 < value <= MAX_SECONDS:  # NaN and infinity too
-        raise argparse.ArgumentTypeError(f"{_shown(text)} must be a positive number of seconds, at most {MAX_SECONDS}")
+    if math.isnan(value) or not 1 <= value <= app_settings.MAX_TIMEOUT.total_seconds():
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be {api.timeout_bounds()}")
     return value
 
 

@@ -11,14 +11,15 @@ from sessions_app.models import SessionEvent
 
 from ._base import (
     FAILED_STATUSES,
+    TIMEOUT_HELP,
     SessionsCommand,
     add_param_argument,
     collect_params,
     could_not,
     default_company,
     isatty,
-    positive_seconds,
     start_refused,
+    timeout_seconds,
 )
 
 
@@ -34,7 +35,7 @@ class Command(SessionsCommand):
         parser.add_argument("codeunit", help="codeunit id or name")
         parser.add_argument("--company", help="company name (default: the first company)")
         add_param_argument(parser)
-        parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        parser.add_argument("--timeout", type=timeout_seconds, metavar="SECONDS", help=TIMEOUT_HELP)
         parser.add_argument("--key", help="idempotency key: a used key returns that session")
         parser.add_argument("--debug", action="store_true", help="run inline in this process")
         parser.add_argument("--wait", action="store_true", help="wait, show progress, print the outcome")

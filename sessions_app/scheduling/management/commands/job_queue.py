@@ -10,6 +10,7 @@ from sessions_app import api as sessions
 from sessions_app.exceptions import SessionStartError
 from sessions_app.management.commands._base import (
     FAILED_STATUSES,
+    TIMEOUT_HELP,
     add_param_argument,
     bad_input,
     collect_params,
@@ -17,13 +18,38 @@ from sessions_app.management.commands._base import (
     id_hint,
     int_between,
     positive_int,
-    positive_seconds,
     start_refused,
+    timeout_seconds,
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import JobQueueError
 from sessions_app.scheduling.management.commands._scheduling import ListingCommand, first_line, parse_when, when
 from sessions_app.scheduling.models import JobQueueEntry, JobStatus
+
+# add_job's arguments, as this command's options name them: its refusals say what the user typed.
+ADD_OPTIONS = {
+    "weekdays": "--weekdays",
+    "starting_time": "--start",
+    "ending_time": "--end",
+    "minutes_between_runs": "--every",
+    "earliest_start": "--earliest-start",
+    "expires_at": "--expires",
+    "cron": "--cron",
+    "max_attempts": "--max-attempts",
+    "rerun_delay": "--rerun-delay",
+    "category": "--category",
+    "description": "--description",
+    "timeout": "--timeout",
+}
+OPTION_HINTS = {"weekdays": " (e.g. --weekdays mon-fri, or --cron instead)"}
+
+
+def in_options(errors: dict[str, list[str]]) -> str:
+    """An entry's errors, each after the option to change ("--weekdays: A recurring entry needs ...")."""
+    return "; ".join(
+        f"{ADD_OPTIONS[field]}: {' '.join(messages).rstrip('.')}{OPTION_HINTS.get(field, '')}."
+        for field, messages in errors.items()
+    )
 
 
 def parse_time(text: str):
@@ -61,7 +87,7 @@ class Command(ListingCommand):
         add.add_argument("--max-attempts", type=int_between(None, 2**15 - 1), default=3, metavar="N")
         add.add_argument("--rerun-delay", type=int_between(0, 2**31 - 1), default=60, metavar="SECONDS")
         add.add_argument("--category", default="", metavar="CODE", help="entries of a category run one at a time")
-        add.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        add.add_argument("--timeout", type=timeout_seconds, metavar="SECONDS", help=TIMEOUT_HELP)
         add.add_argument("--user", metavar="USERNAME", help="its sessions run as this user")
         add.add_argument("--json", action="store_true", help="print JSON")
 
@@ -167,6 +193,8 @@ class Command(ListingCommand):
                 user=self._user(options["user"]),
             )
         except SessionStartError as e:
+            if e.errors and set(e.errors) <= set(ADD_OPTIONS):
+                raise bad_input(f"Invalid job queue entry: {in_options(e.errors)}") from e
             raise start_refused(e, codeunit=options["codeunit"], company=options["company"]) from e
         if options["json"]:
             self.write_json(entry.as_dict())
@@ -174,7 +202,7 @@ class Command(ListingCommand):
         self.stdout.write(str(entry.id))
         self.stdout.write(
             f"Job {entry.id}: {entry.codeunit_id} {entry.codeunit_name} in {entry.company} "
-            f"({entry.status}, {entry.describe_recurrence()}, next run {self._next_run(entry)})"
+            f"({entry.get_status_display().lower()}, {entry.describe_recurrence()}, next run {self._next_run(entry)})"
         )
 
     def _change(self, action, entry_id, **kwargs) -> JobQueueEntry:

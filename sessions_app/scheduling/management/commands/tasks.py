@@ -2,6 +2,7 @@
 
 from sessions_app.exceptions import SessionStartError
 from sessions_app.management.commands._base import (
+    TIMEOUT_HELP,
     add_param_argument,
     bad_input,
     collect_params,
@@ -9,8 +10,8 @@ from sessions_app.management.commands._base import (
     default_company,
     id_hint,
     positive_int,
-    positive_seconds,
     start_refused,
+    timeout_seconds,
 )
 from sessions_app.scheduling import api
 from sessions_app.scheduling.exceptions import TaskNotFound
@@ -43,7 +44,7 @@ class Command(ListingCommand):
         create.add_argument("--not-before", type=parse_when, metavar="ISO-DATETIME", help="default: now")
         create.add_argument("--not-ready", action="store_true", help="wait for `tasks ready ID`")
         create.add_argument("--failure-codeunit", metavar="CODEUNIT", help="runs if the task fails")
-        create.add_argument("--timeout", type=positive_seconds, metavar="SECONDS")
+        create.add_argument("--timeout", type=timeout_seconds, metavar="SECONDS", help=TIMEOUT_HELP)
         create.add_argument("--json", action="store_true", help="print JSON")
 
     def list_arguments(self, parser, default):
