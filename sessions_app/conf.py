@@ -46,11 +46,6 @@ class AppSettings:
         return self._get("MAX_TIMEOUT", MAX_TIMEOUT)
 
     @property
-    def TASK_CODEUNIT_ID(self) -> int:
-        """The id of the codeunit "Django Task", which runs ``@task`` functions (``sessions_app.backends``)."""
-        return self._get("TASK_CODEUNIT_ID", 2_000_000_100)
-
-    @property
     def CLAIM_WAIT(self) -> float:
         """Seconds a worker waits for a session row it cannot see yet."""
         return float(self._get("CLAIM_WAIT", 5.0))

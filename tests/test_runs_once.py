@@ -222,9 +222,8 @@ def test_a_backlog_in_one_company_waits_its_turn_in_order_and_fails_nothing(clus
     assert settled_in < 5
     outcomes = {s.id: ended(s.id, timeout=WAIT + count * high).status for s in [long_hold, *stream]}
     counts = {status: list(outcomes.values()).count(status) for status in set(outcomes.values())}
-    print(
-        f"backlog of {count}: the killed one {row(middle.id).status} in {settled_in:.1f} s; all {len(outcomes)}: {counts}"
-    )
+    killed_status = row(middle.id).status
+    print(f"backlog of {count}: the killed one {killed_status} in {settled_in:.1f} s; all {len(outcomes)}: {counts}")
     assert outcomes.pop(middle.id) in ("lost", "succeeded")  # killed while waiting, or just after its commit
     assert set(outcomes.values()) == {"succeeded"}, {i: s for i, s in outcomes.items() if s != "succeeded"}
     if sqlite():
