@@ -172,7 +172,7 @@ def test_only_the_transport_imports_django_q():
     assert offenders == []
 
 
-WEB = ("admin", "views", "forms", "urls", "middleware", "templatetags", "management", "notices")
+WEB = ("admin", "views", "forms", "urls", "middleware", "templatetags", "management", "notices", "errors")
 
 
 def _is_web(module: str) -> bool:

@@ -295,6 +295,7 @@ def test_the_backend_sends_enqueued_started_and_finished_as_djangos_own_backends
         assert mine == [("enqueued", outcome), ("finished", outcome), ("started", TaskResultStatus.RUNNING)]
 
 
+@inline
 def test_the_readme_shows_how_to_enqueue_outside_a_request_with_the_refusal_it_avoids():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     with pytest.raises(SessionStartError) as e:
