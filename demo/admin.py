@@ -7,16 +7,11 @@ from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import render
 
 from sessions_app import api
-from sessions_app.admin import (
-    CompanyAccessInline,
-    CompanyScopedAdmin,
-    plural,
-    ran_inline_message,
-    started_messages,
-)
+from sessions_app.admin import CompanyAccessInline, CompanyScopedAdmin
 from sessions_app.codeunits import get_codeunit
 from sessions_app.exceptions import SessionStartError
 from sessions_app.forms import record_form
+from sessions_app.notices import plural, ran_inline_message, started_messages
 
 from .models import Customer, SessionLog, Vendor
 

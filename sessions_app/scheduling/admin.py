@@ -10,7 +10,6 @@ the dispatcher may be moving at the same time.
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Case, F, Value, When
 from django.shortcuts import render
 from django.template.defaultfilters import date as format_date
 from django.urls import reverse
@@ -18,19 +17,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from sessions_app import api as sessions
-from sessions_app.admin import (
-    LIST_TIME_FORMAT,
-    STATUS_COLOURS,
-    WIDE_LIST,
-    CompanyScopedAdmin,
-    plural,
-    ran_inline_message,
-    started_messages,
-)
+from sessions_app.admin import LIST_TIME_FORMAT, STATUS_COLOURS, WIDE_LIST, CompanyScopedAdmin
 from sessions_app.codeunits import registry
 from sessions_app.conf import app_settings
 from sessions_app.exceptions import RecordValidationError, SessionError
 from sessions_app.forms import given_values, record_form
+from sessions_app.notices import plural, ran_inline_message, started_messages
 from sessions_app.templatetags.sessions_format import pretty_json
 
 from . import api
@@ -383,17 +375,7 @@ class JobQueueEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
             obj.save()
             return
         # Only the edited fields, and not while it runs: the dispatcher owns status, run count and session.
-        updated = (
-            JobQueueEntry.objects.filter(pk=obj.pk)
-            .exclude(status=JobStatus.IN_PROCESS)
-            .update(
-                status=Case(
-                    When(status__in=(JobStatus.READY, JobStatus.WAITING), then=Value(JobStatus.ON_HOLD)),
-                    default=F("status"),
-                ),
-                **{name: getattr(obj, name) for name in EDITABLE_FIELDS},
-            )
-        )
+        updated = JobQueueEntry.objects.edit(obj.pk, **{name: getattr(obj, name) for name in EDITABLE_FIELDS})
         was_ready = obj.status in (JobStatus.READY, JobStatus.WAITING)
         obj.refresh_from_db()
         if not updated:

@@ -5,7 +5,7 @@ Their tables keep the names they had when they lived in ``sessions_app``.
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from sessions_app.conf import DEFAULT_TIMEOUT
@@ -169,6 +169,13 @@ class JobQueueEntryQuerySet(models.QuerySet):
     def change_unless_in_process(self, entry_id: int, **changes) -> bool:
         """Set ready or on hold (``changes``): never an entry whose run is in process."""
         return bool(self.filter(pk=entry_id).exclude(status=JobStatus.IN_PROCESS).update(**changes))
+
+    def edit(self, entry_id: int, **fields) -> bool:
+        """Change an entry's settings (``fields``): never while it runs, and a ready one goes on hold until set
+        ready again, so its next run is planned from the new settings."""
+        waiting = (JobStatus.READY, JobStatus.WAITING)
+        held = Case(When(status__in=waiting, then=Value(JobStatus.ON_HOLD)), default=F("status"))
+        return self.change_unless_in_process(entry_id, status=held, **fields)
 
     def wait(self, entry_id: int) -> bool:
         """A ready entry whose category is busy waits for it."""

@@ -27,10 +27,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessions_app.access import can_access
-from sessions_app.admin import started_messages
 from sessions_app.codeunits import registry
 from sessions_app.exceptions import SessionError, SessionStartError, UnknownCodeunit
 from sessions_app.forms import given_values, record_form, timeout_field
+from sessions_app.notices import started_messages
 
 from . import api, clock
 from .models import ACTIVE_TASK_STATUSES, JobLogStatus, JobQueueEntry, JobStatus, ScheduledTask, TaskStatus
