@@ -72,7 +72,11 @@ class CompanyListAdmin(CompanyScopedAdmin):
 
 
 class CodeunitAndStatus:
-    """The codeunit and coloured status columns every row of the scheduler shows alike."""
+    """The codeunit, coloured status and error columns every row of the scheduler shows alike."""
+
+    @admin.display(description="Error")
+    def error(self, obj):
+        return obj.error_message[:120]
 
     @admin.display(description="Codeunit", ordering="codeunit_id")
     def codeunit(self, obj):
@@ -160,18 +164,6 @@ class ScheduledTaskAdmin(CodeunitAndStatus, CompanyListAdmin):
     @admin.display(description="Failure session")
     def failure_session(self, obj):
         return session_link(obj.failure_session_id) if obj.failure_session_id else ""
-
-    @admin.display(description="Started", ordering="started_at")
-    def started(self, obj):
-        return _when(obj.started_at)
-
-    @admin.display(description="Finished", ordering="finished_at")
-    def finished(self, obj):
-        return _when(obj.finished_at)
-
-    @admin.display(description="Error")
-    def error(self, obj):
-        return obj.error_message[:120]
 
     @admin.display(description="Parameters")
     def parameters(self, obj):
@@ -583,10 +575,6 @@ class JobQueueLogEntryAdmin(CodeunitAndStatus, CompanyListAdmin):
     @admin.display(description="Finished", ordering="finished_at")
     def finished(self, obj):
         return _when(obj.finished_at)
-
-    @admin.display(description="Error")
-    def error(self, obj):
-        return obj.error_message[:120]
 
     @admin.display(description="Session")
     def session(self, obj):
