@@ -10,8 +10,10 @@ starts itself:
 * the peers (``bench/peers.py``): the same no-op as a ``@task`` on django-tasks-db and on this
   project's task backend, and as a Celery task without and with a result backend;
 
-and, after each round, one session at a time (``latency``) and scheduled
-tasks due one after another (``scheduled``: ``not_before`` to start).
+and, after each round, one session at a time (``latency``), scheduled
+tasks due one after another (``scheduled``: ``not_before`` to start), and a
+group of 1,000 no-op members with a completion (``group``: members/s, and the
+last member's end to the completion's start).
 """
 
 import statistics
@@ -27,7 +29,8 @@ from django.utils import timezone
 from sessions_app.api import start_session
 from sessions_app.companies import all_companies, use_company
 from sessions_app.conf import app_settings
-from sessions_app.models import BackgroundSession, SessionEvent, Status
+from sessions_app.exceptions import SessionError
+from sessions_app.models import BackgroundSession, SessionEvent, SessionGroup, Status
 
 from .procs import Processes, manage
 
@@ -36,7 +39,7 @@ INSERT_CODEUNIT = 50191
 POPULATED_CODEUNIT = (50192, "Populated")
 KINDS = ("baseline", "noop", "insert")
 PEERS = ("tasks_db", "tasks_backend", "celery_none", "celery_redis")
-ALL_KINDS = (*KINDS, *PEERS, "latency", "scheduled")
+ALL_KINDS = (*KINDS, *PEERS, "latency", "scheduled", "group")
 # Ratios of rates measured round by round: kind -> the kinds it is divided by.
 RATIOS = {"noop": ("baseline", *PEERS), "insert": ("baseline", "noop"), "tasks_backend": ("tasks_db",)}
 
@@ -286,6 +289,47 @@ class Benchmark:
         tasks.delete()
         self._cleanup(sorted(started))
         return Round("scheduled", n, seconds, n / seconds, queue_to_start_ms=delays)
+
+    def group(self, cluster: Cluster, n: int = 1000) -> Round:
+        """A group of ``n`` no-op members and a no-op completion: members/s, and the last end to the completion's start.
+
+        Its rate is members per second from the start to the last member's end; its queue→start is the time
+        from the last member's end to the completion's start (the decision and one queue hop).
+        """
+        from sessions_app.api import start_group, wait_group
+
+        self._counts = None
+        t0 = time.perf_counter()
+        began = timezone.now()
+        group = start_group(NOOP_CODEUNIT, params=[{}] * n, company=self.company, then=NOOP_CODEUNIT)
+        start_ms = [(time.perf_counter() - t0) * 1000 / n] * n  # the one call, per member
+        deadline = time.monotonic() + self.timeout
+        while True:
+            cluster.check()
+            try:
+                group = wait_group(group.id, timeout=0)
+                break
+            except SessionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Group {group.id} did not end within {self.timeout}s.") from None
+                time.sleep(0.02)
+        members = BackgroundSession.objects.filter(group_id=group.id)
+        if group.status != "succeeded" or members.exclude(status=Status.SUCCEEDED).exists():
+            raise RuntimeError(f"Benchmark group {group.id} {group.status}: {group.message}")
+        last_end = max(members.values_list("finished_at", flat=True))
+        completion = BackgroundSession.objects.get(pk=group.completion_id)
+        seconds = (last_end - began).total_seconds()
+        ids = sorted([*members.values_list("id", flat=True), completion.id])
+        self._cleanup(ids)
+        SessionGroup.objects.filter(pk=group.id).delete()
+        return Round(
+            "group",
+            n,
+            seconds,
+            n / seconds,
+            start_ms,
+            queue_to_start_ms=[(completion.started_at - last_end).total_seconds() * 1000],
+        )
 
     def _cleanup(self, ids):
         SessionEvent.objects.filter(session_id__gte=ids[0], session_id__lte=ids[-1]).delete()

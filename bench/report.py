@@ -19,6 +19,7 @@ LABELS = {
     "celery_redis": "Celery + Redis result backend",
     "latency": "one no-op session at a time",
     "scheduled": "scheduled task (`not_before`→start)",
+    "group": "group of 1,000 no-op members (last end→completion start)",
 }
 RATE_ROWS = ("baseline", "noop", "insert", "tasks_db", "tasks_backend", "celery_none", "celery_redis")
 DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -128,9 +129,10 @@ def _measured(files) -> list[str]:
         "prefork pool of `--workers` processes;",
         "",
         "and after each round of every kind, **latency** (50 no-op sessions one at a time, no backlog in front "
-        "of any of them) and **scheduled** (50 no-op scheduled tasks, `create_task`, due 50 ms apart one "
+        "of any of them), **scheduled** (50 no-op scheduled tasks, `create_task`, due 50 ms apart one "
         "second ahead: each task's `not_before` to its session's start, the dispatcher's delay plus the "
-        "queue's).",
+        "queue's) and **group** (`start_group` of 1,000 no-op members and a no-op completion: members per "
+        "second, and the last member's end to the completion's start).",
         "",
         "Every round waits until all N tasks have finished (and checks that they succeeded), so tasks/s is "
         "end to end: enqueue, queue, run, record. Figures are medians with min-max over the rounds; ratios "
@@ -279,7 +281,7 @@ def _figures(setups, chart) -> list[str]:
             "| kind | tasks/s | ratios, round by round | start p50 / p95 ms | queue→start p50 ms | commits/task |",
             "|---|---|---|---|---|---|",
         ]
-        for kind in (*RATE_ROWS, "latency", "scheduled"):
+        for kind in (*RATE_ROWS, "latency", "scheduled", "group"):
             if kind not in s:
                 continue
             ratios = "; ".join(
@@ -288,7 +290,7 @@ def _figures(setups, chart) -> list[str]:
                 if key.startswith("ratio_to_")
             )
             start = f"{num(median(s, kind, 'start_ms_p50'))} / {num(median(s, kind, 'start_ms_p95'))}"
-            if kind == "scheduled":
+            if kind in ("scheduled", "group"):
                 start = "-"
             out.append(
                 f"| {LABELS.get(kind, kind)} | {stat(s, kind, 'per_second')} | {ratios or '-'} | {start} | "
@@ -298,7 +300,9 @@ def _figures(setups, chart) -> list[str]:
     out += [
         "A ratio *a* x *b* is *a*'s tasks/s divided by *b*'s in the same round: above 1 the row is faster. "
         "The one-at-a-time and scheduled rows are rates of a paced loop, not throughput; their point is the "
-        "queue→start column (for `scheduled`: from `not_before` to the session's start). A scheduled task "
+        "queue→start column (for `scheduled`: from `not_before` to the session's start; for `group`: from "
+        "its last member's end to its completion's start, the decision taken once and one queue hop; its "
+        "tasks/s is members per second, from the group's start to its last member's end). A scheduled task "
         "starts within one dispatcher look plus one queue hop of its `not_before`: the dispatcher sleeps until "
         "the next task is due (at most `SESSIONS_SCHEDULER_INTERVAL`), so the delay is about a session's own "
         "queue→start.",

@@ -79,3 +79,35 @@ def report_failure(rec, session):
         return None
     session.log(f"Task {task.id} ({task.codeunit_name}) failed: {task.error_message}")
     return {"task": task.id, "error_type": task.error_type, "error": task.error_message}
+
+
+class SliceParameters(ParameterRecord):
+    """A slice of the customers, by number: from ``first_no`` to ``last_no``."""
+
+    first_no = Code(20)
+    last_no = Code(20)
+
+
+@codeunit(50120, "Recalculate Customers", params=SliceParameters)
+def recalculate_customers(rec, session):
+    """Recalculate one slice of the customers (a member of "Recalculate all customers")."""
+    customers = list(Customer.objects.filter(no__gte=rec.first_no, no__lte=rec.last_no).order_by("no"))
+    for i, customer in enumerate(customers, 1):
+        time.sleep(settings.SESSIONS_DEMO_SLEEP / 10)
+        session.progress(i, len(customers), customer.no)
+    return {"customers": len(customers), "first": rec.first_no, "last": rec.last_no}
+
+
+@codeunit(50121, "Post Recalculation")
+def post_recalculation(rec, session):
+    """The completion of "Recalculate all customers": log the summary once every slice has ended."""
+    outcomes = session.group.outcomes()
+    done = [o for o in outcomes if o["status"] == "succeeded"]
+    customers = sum(o["result"]["customers"] for o in done)
+    summary = f"{customers} customers recalculated in {len(done)} of {len(outcomes)} sessions"
+    now = timezone.now()
+    SessionLog.objects.create(
+        session_id=session.id, result=summary[:100], start_time=now, stop_time=now, elapsed=now - now
+    )
+    session.log(summary)
+    return {"customers": customers, "sessions": len(outcomes), "succeeded": len(done)}

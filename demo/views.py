@@ -61,6 +61,42 @@ def start_the_works(request):
     return redirect(f"{reverse('demo:customers')}?session={session.id}")
 
 
+RECALCULATE_SLICES = 3
+
+
+def slices(numbers: list[str], count: int) -> list[dict]:
+    """``numbers`` (sorted) cut into at most ``count`` slices of about the same size, as their parameter records."""
+    size = -(-len(numbers) // count) if numbers else 0
+    chunks = [numbers[i : i + size] for i in range(0, len(numbers), size)] if size else []
+    return [{"first_no": chunk[0], "last_no": chunk[-1]} for chunk in chunks]
+
+
+@login_required
+@require_POST
+def recalculate_all(request):
+    """Recalculate all customers in a group of sessions, a slice each; a summary is posted once all have ended."""
+    _require_company(request)
+    numbers = list(Customer.objects.order_by("no").values_list("no", flat=True))
+    if not numbers:
+        messages.error(request, f"{request.company} has no customers to recalculate.")
+        return redirect("demo:customers")
+    try:
+        group = api.start_group(
+            "Recalculate Customers",
+            params=slices(numbers, RECALCULATE_SLICES),
+            company=request.company,
+            then="Post Recalculation",
+            name=f"Recalculate all customers of {request.company}",
+            user=request.user,
+        )
+    except SessionStartError as e:
+        if e.reason == "permission_denied":
+            raise PermissionDenied(str(e)) from e
+        messages.error(request, str(e))
+        return redirect("demo:customers")
+    return redirect("sessions_app:group", group.id)
+
+
 @login_required
 @require_GET
 def works_status(request, session_id: int):

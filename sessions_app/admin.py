@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.defaultfilters import date as format_date
@@ -16,13 +17,13 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from . import api, origins
-from .access import companies_for, visible_company_filter
+from .access import can_access, companies_for, visible_company_filter
 from .codeunits import registry
 from .companies import all_companies
 from .conf import app_settings
 from .exceptions import SessionError, SessionStartError, UnknownCodeunit
 from .forms import given_values, record_form, refusing_nul
-from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, Status
+from .models import BackgroundSession, CompanyAccess, RefusedTask, SessionEvent, SessionGroup, Status
 from .notices import plural, ran_inline_message, session_links, started_messages
 from .templatetags.sessions_format import duration, pretty_json
 
@@ -525,6 +526,127 @@ class BackgroundSessionAdmin(SessionsModelAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+MAX_MEMBER_LINKS = 200  # members listed on a group's page in the admin; the app's group page lists them all
+
+
+@admin.register(SessionGroup)
+class SessionGroupAdmin(SessionsModelAdmin):
+    """Groups of sessions: read-only, with stop and a re-run of the members that did not succeed."""
+
+    list_display = ("id", "name", "coloured_status", "progress_display", "policy", "completion_display", "created")
+    list_filter = ("status", "policy")
+    search_fields = ("=id", "name")
+    fields = (
+        "id",
+        "name",
+        "coloured_status",
+        "policy",
+        "progress_display",
+        "message",
+        "completion_display",
+        "then_display",
+        "username",
+        "created",
+        "decided",
+        "members",
+    )
+    readonly_fields = fields
+    actions = ["stop", "rerun_failed"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        """Only groups all of whose members work in companies the user may work in."""
+        visible = visible_company_filter(request.user)
+        groups = super().get_queryset(request)
+        if not visible:
+            return groups
+        elsewhere = BackgroundSession.objects.filter(group_id__isnull=False).exclude(**visible)
+        return groups.exclude(pk__in=elsewhere.values("group_id")).filter(
+            Q(then_company="") | Q(then_company__in=[c.name for c in companies_for(request.user)])
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and self.has_view_permission(request)  # the actions need it; nothing is edited
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("sessions_app.view_backgroundsession") and (
+            obj is None or all(can_access(request.user, company) for company in obj.companies())
+        )
+
+    def has_stop_permission(self, request):
+        return request.user.has_perm("sessions_app.stop_session")
+
+    def has_rerun_permission(self, request):
+        return request.user.has_perm("sessions_app.rerun_session") and request.user.has_perm(
+            "sessions_app.start_session"
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def coloured_status(self, obj):
+        colour = STATUS_COLOURS.get(obj.status, "#555")
+        return format_html('<b style="color:{}">{}</b>', colour, obj.get_status_display())
+
+    @admin.display(description="Ended")
+    def progress_display(self, obj):
+        done, total = obj.progress()
+        return f"{done} of {total}"
+
+    @admin.display(description="Completion")
+    def completion_display(self, obj):
+        return admin_session_link(obj.completion_id, f"Session {obj.completion_id}") if obj.completion_id else ""
+
+    @admin.display(description="Then")
+    def then_display(self, obj):
+        return f"{obj.then_codeunit_id} {obj.then_codeunit_name} in {obj.then_company}" if obj.then_codeunit_id else ""
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return _when(obj.created_at)
+
+    @admin.display(description="Decided", ordering="decided_at")
+    def decided(self, obj):
+        return _when(obj.decided_at)
+
+    @admin.display(description="Members")
+    def members(self, obj):
+        rows = obj.final_members()[:MAX_MEMBER_LINKS]
+        page = reverse("sessions_app:group", args=[obj.id])
+        return format_html(
+            '{}<br><a href="{}">All members on the group\'s page</a>',
+            format_html_join(
+                ", ", "{} {}", ((admin_session_link(s.id, f"Session {s.id}"), s.get_status_display()) for s in rows)
+            ),
+            page,
+        )
+
+    @admin.action(permissions=["stop"], description="Stop the selected groups")
+    def stop(self, request, queryset):
+        stopped = [g.id for g in queryset if api.stop_group(g.id, user=request.user)]
+        self.message_user(request, f"Stopped {plural(len(stopped), 'group')}: {', '.join(map(str, stopped)) or '-'}.")
+
+    @admin.action(permissions=["rerun"], description="Re-run the members that did not succeed")
+    def rerun_failed(self, request, queryset):
+        again = []
+        for group in queryset:
+            for member in group.final_members():
+                if member.is_finished and member.status != Status.SUCCEEDED:
+                    try:
+                        again.append(api.rerun_session(member.id, user=request.user))
+                    except SessionStartError as e:
+                        self.message_user(request, f"Session {member.id}: {e}", messages.ERROR)
+        for message in started_messages(again):
+            self.message_user(request, message, messages.SUCCESS)
+        if not again:
+            self.message_user(request, "No member of the selected groups needs a re-run.", messages.INFO)
 
 
 @admin.register(RefusedTask)

@@ -17,13 +17,15 @@ from django.db import DatabaseError, IntegrityError, connections
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
-from . import limits, pending, runner, transport
+from . import groups, limits, pending, runner, transport
 from .access import can_access
 from .codeunits import Codeunit, registry
 from .companies import Company, current_company, get_company
 from .conf import app_settings
 from .context import running_session
 from .exceptions import (
+    GroupNotFound,
+    GroupWaitTimeout,
     RecordValidationError,
     SessionNotFound,
     SessionStartError,
@@ -31,7 +33,7 @@ from .exceptions import (
     UnknownCodeunit,
     UnknownCompany,
 )
-from .models import BackgroundSession, Mode, SessionEvent, Status
+from .models import BackgroundSession, GroupPolicy, Mode, SessionEvent, SessionGroup, Status
 from .records import ParameterRecord
 
 logger = logging.getLogger("sessions_app")
@@ -47,6 +49,10 @@ __all__ = [
     "stop_session",
     "request_stop",
     "rerun_session",
+    "start_group",
+    "get_group",
+    "wait_group",
+    "stop_group",
 ]
 
 
@@ -468,3 +474,110 @@ def rerun_session(session_id, *, user=None, params=None, debug: bool = False) ->
         debug=debug,
         rerun_of=original.id,
     )
+
+
+# Groups: sessions started together, and one completion when the last has ended (``groups.py``).
+
+
+def start_group(
+    codeunit=None,
+    *,
+    params=None,
+    members=None,
+    company=None,
+    then=None,
+    then_params=None,
+    then_company=None,
+    name: str = "",
+    policy: str = GroupPolicy.ALL_SUCCEEDED,
+    timeout=None,
+    user=None,
+) -> SessionGroup:
+    """Start a group of sessions; when the last has ended, start ``then`` once; return the group.
+
+    The members are ``codeunit`` once for each parameter record in ``params``
+    (a list), or ``members``: a list of ``{"codeunit": ..., "params": ...,
+    "company": ...}`` (mixed codeunits; company defaults to ``company``).
+    ``then`` runs in ``then_company`` (default: ``company``) with
+    ``then_params``; it reads its members' outcomes from
+    ``session.group.outcomes()``. ``policy``: ``all_succeeded`` (default: the
+    completion runs only if every member succeeded), ``always``, or
+    ``fail_fast`` (the first failure stops the others; no completion).
+
+    Every member and the completion are checked as ``start_session`` checks
+    one, and ``SessionStartError`` names the first refused (``members[3]: ...``),
+    with nothing written.
+    """
+    if (codeunit is None) == (members is None):
+        raise SessionStartError("invalid_params", "Give either a codeunit with a list of params, or members.")
+    if members is None:
+        if not isinstance(params, (list, tuple)) or not params:
+            raise SessionStartError("invalid_params", "params must be a non-empty list, one parameter record each.")
+        members = [{"codeunit": codeunit, "params": p} for p in params]
+    if not isinstance(members, (list, tuple)) or not 0 < len(members) <= groups.MAX_MEMBERS:
+        raise SessionStartError("invalid_params", f"A group has 1 to {groups.MAX_MEMBERS} members.")
+    if policy not in GroupPolicy.values:
+        message = f"Policy {policy!r} is none of {', '.join(GroupPolicy.values)}."
+        raise SessionStartError("invalid_params", message, {"policy": [message]})
+    prepared = []
+    for i, member in enumerate(members):
+        if not isinstance(member, dict) or "codeunit" not in member:
+            raise SessionStartError("invalid_params", f"members[{i}] must be a dict with a codeunit.")
+        try:
+            prepared.append(
+                prepare_start(member["codeunit"], member.get("company", company), member.get("params"), timeout, user)
+            )
+        except SessionStartError as e:
+            raise SessionStartError(e.reason, f"members[{i}]: {e}", errors=e.errors) from e
+    completion = None
+    if then is not None:
+        try:
+            completion = prepare_start(then, then_company or company or prepared[0].company, then_params, timeout, user)
+        except SessionStartError as e:
+            raise SessionStartError(e.reason, f"then: {e}", errors=e.errors) from e
+    _refuse_inside_registry_transaction()
+    return groups.start(prepared, then=completion, name=name, policy=policy, user=prepared[0].user)
+
+
+def get_group(group_id) -> SessionGroup:
+    """Return the group with this id; raise ``GroupNotFound``."""
+    number = parse_session_id(group_id)
+    group = None if number is None else SessionGroup.objects.filter(pk=number).first()
+    if group is None:
+        raise GroupNotFound(group_id)
+    return group
+
+
+def wait_group(group_id, timeout: float | timedelta | None = None, poll: float = 0.05) -> SessionGroup:
+    """Wait until the group is decided and its completion, if it has one, has finished; return the group.
+
+    Raise ``GroupWaitTimeout`` after ``timeout`` seconds, ``GroupNotFound`` if it does not exist.
+    """
+    if isinstance(timeout, timedelta):
+        timeout = timeout.total_seconds()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        group = get_group(group_id)
+        if group.is_decided and (group.completion_id is None or not is_session_active(group.completion_id)):
+            return group
+        if deadline is not None and time.monotonic() >= deadline:
+            raise GroupWaitTimeout(group.id, timeout, group.status)
+        time.sleep(poll)
+        poll = min(poll * 1.5, 0.5)
+
+
+def stop_group(group_id, user=None) -> bool:
+    """Stop a group: its members still queued or running are stopped, and no completion runs.
+
+    False if it is unknown, decided already, or ``user`` may not stop it
+    (the stop permission, and every company of its members).
+    """
+    try:
+        group = get_group(group_id)
+    except GroupNotFound:
+        return False
+    if user is not None:
+        companies = set(BackgroundSession.objects.filter(group_id=group.id).values_list("company", flat=True))
+        if not user.has_perm("sessions_app.stop_session") or not all(can_access(user, c) for c in companies):
+            return False
+    return groups.stop(group.id, user.get_username() if user is not None else "")

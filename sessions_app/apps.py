@@ -24,9 +24,12 @@ class SessionsConfig(AppConfig):
 
         from django.core.signals import request_finished
 
-        from . import pending, transport
+        from . import groups, origins, pending, signals, transport
         from .maintenance import start_in_worker
 
+        # A member's end may be its group's last: its group is settled where the end was recorded.
+        signals.session_finished.connect(groups.on_session_finished, dispatch_uid="sessions_app.groups")
+        origins.register(groups.GROUP, describe=groups.describe_origin, resolve=groups.resolve_origin)
         # A request's on-commit starts whose transactions rolled back are settled as it ends.
         request_finished.connect(pending.settle_ended, dispatch_uid="sessions_app.pending")
         transport.on_worker_start(start_in_worker, "sessions_app.maintenance")

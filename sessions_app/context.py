@@ -11,7 +11,7 @@ from django.utils import timezone
 from . import origins, storable
 from .conf import app_settings
 from .exceptions import SessionStopped
-from .models import BackgroundSession, SessionEvent
+from .models import BackgroundSession, SessionEvent, SessionGroup
 
 logger = logging.getLogger("sessions_app")
 
@@ -71,6 +71,19 @@ class SessionContext:
         if not hasattr(self, "_origin"):
             self._origin = origins.resolve(self._session)
         return self._origin
+
+    @property
+    def group(self):
+        """The ``SessionGroup`` this session is a member of, or whose completion it runs; else ``None``.
+
+        A completion reads its members' outcomes with ``session.group.outcomes()``.
+        """
+        if not hasattr(self, "_group"):
+            group_id = self._session.group_id
+            self._group = SessionGroup.objects.filter(pk=group_id).first() if group_id else None
+            if self._group is None and (self._session.origin or "").startswith("group:"):
+                self._group = self.origin
+        return self._group
 
     @property
     def failed_task(self):

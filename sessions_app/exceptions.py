@@ -86,6 +86,19 @@ class SessionWaitTimeout(SessionError):
         super().__init__(f"Session {session_id} is still {status} after {timeout:g} seconds.")
 
 
+class GroupNotFound(SessionError):
+    def __init__(self, group_id: Any):
+        self.group_id = group_id
+        super().__init__(f"Group {group_id!r} does not exist.")
+
+
+class GroupWaitTimeout(SessionError):
+    def __init__(self, group_id: int, timeout: float, status: str):
+        self.group_id = group_id
+        self.status = status
+        super().__init__(f"Group {group_id} is still {status} after {timeout:g} seconds.")
+
+
 class SessionStopped(SessionError):
     """Raised inside a codeunit by ``session.check_stop()`` when a stop was asked or it timed out."""
 

@@ -30,16 +30,16 @@ def start_lock(alias: str):
         yield
 
 
-def check(company: str) -> None:
-    """Raise ``SessionStartError("limit_reached")`` if one more session would exceed a limit."""
+def check(company: str, adding: int = 1) -> None:
+    """Raise ``SessionStartError("limit_reached")`` if ``adding`` more sessions would exceed a limit."""
     if not limits_set():
         return
     active = BackgroundSession.objects.active()
     limit = app_settings.MAX_ACTIVE
-    if limit is not None and active.count() >= limit:
+    if limit is not None and active.count() + adding > limit:
         raise SessionStartError("limit_reached", f"{limit} sessions are active already (SESSIONS_MAX_ACTIVE).")
     limit = app_settings.company_limit(company)
-    if limit is not None and active.filter(company=company).count() >= limit:
+    if limit is not None and active.filter(company=company).count() + adding > limit:
         raise SessionStartError(
             "limit_reached",
             f"{limit} sessions are active in company {company!r} already (SESSIONS_MAX_ACTIVE_PER_COMPANY).",

@@ -29,12 +29,12 @@ from datetime import timedelta
 from django.db import connections, transaction
 from django.utils import timezone
 
-from . import fence, leader, pending, retry, runner, signals, transport
+from . import fence, groups, leader, pending, retry, runner, signals, transport
 from .codeunits import registry
 from .companies import all_companies, get_company
 from .conf import app_settings
 from .exceptions import UnknownCodeunit, UnknownCompany
-from .models import BackgroundSession, Mode, SessionEvent, Status
+from .models import BackgroundSession, GroupStatus, Mode, SessionEvent, SessionGroup, Status
 from .origins import RERUN
 from .pace import Pace
 
@@ -211,6 +211,7 @@ def _stage_rerun(lost: BackgroundSession) -> BackgroundSession:
         company=lost.company,
         params=lost.params,  # the same work again: a generated value (a GUID) too, since it never committed
         generated=lost.generated,
+        group_id=lost.group_id,  # a member's re-run is the member: its group waits for it
         user_id=lost.user_id,
         username=lost.username,
         timeout=lost.timeout,
@@ -324,7 +325,7 @@ def _dead_clusters(names: set[str], now) -> set[str]:
 
 
 def prune(older_than: timedelta) -> int:
-    """Delete finished sessions (and their events) that finished before ``now - older_than``."""
+    """Delete finished sessions (and their events), and decided groups, that ended before ``now - older_than``."""
     cutoff = timezone.now() - older_than
     total = 0
     while True:
@@ -334,6 +335,7 @@ def prune(older_than: timedelta) -> int:
             .values_list("id", flat=True)[:PRUNE_BATCH]
         )
         if not ids:
+            SessionGroup.objects.exclude(status=GroupStatus.RUNNING).filter(decided_at__lt=cutoff).delete()
             return total
         SessionEvent.objects.filter(session_id__in=ids).delete()
         total += BackgroundSession.objects.filter(pk__in=ids).delete()[1].get(BackgroundSession._meta.label, 0)
@@ -364,7 +366,7 @@ def run_once() -> dict:
     Every check looks at active sessions only: when there are none, one query
     says so and the pass ends there, so an idle cluster stays quiet.
     """
-    done = {"active": False, "settled": [], "pending": [], "abandoned": 0, "requeued": []}
+    done = {"active": False, "settled": [], "pending": [], "abandoned": 0, "requeued": [], "groups": []}
     if BackgroundSession.objects.active().exists():
         done.update(
             active=True,
@@ -373,6 +375,9 @@ def run_once() -> dict:
             abandoned=cancel_abandoned(),
             requeued=requeue_stranded(),
         )
+    # A group whose decider died between its last member's end and the decision: no session is active then.
+    if SessionGroup.objects.undecided().exists():
+        done["groups"] = groups.settle_undecided()
     return done
 
 

@@ -282,6 +282,7 @@ class BackgroundSession(models.Model):
     awaits = models.JSONField(
         default=list, blank=True, help_text="the aliases whose commit a pending session waits for (on_commit=True)"
     )
+    group_id = models.BigIntegerField(null=True, blank=True, help_text="the group it is a member of (start_group)")
     error_type = models.CharField(max_length=200, blank=True, help_text="the class of the exception it failed with")
     retriable = models.BooleanField(default=False, help_text="it failed with an error that may pass if tried again")
 
@@ -293,6 +294,7 @@ class BackgroundSession(models.Model):
             models.Index(fields=["status", "-id"], name="session_status_id"),
             models.Index(fields=["status", "company"], name="session_status_company"),
             models.Index(fields=["finished_at"], name="session_finished_at"),
+            models.Index(fields=["group_id", "status"], name="session_group_status"),
         ]
         permissions = [
             ("start_session", "Can start background sessions"),
@@ -500,6 +502,104 @@ class CompanyAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} may work in {self.company}"
+
+
+class GroupPolicy(models.TextChoices):
+    """What a group's members' outcomes mean for its completion (``then``)."""
+
+    ALL_SUCCEEDED = "all_succeeded", "Complete only if every member succeeded"
+    ALWAYS = "always", "Complete whatever the members' outcomes"
+    FAIL_FAST = "fail_fast", "At the first failure, stop the others; no completion"
+
+
+class GroupStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    """Members are still pending, queued or running."""
+    SUCCEEDED = "succeeded", "Succeeded"
+    """Every member succeeded (its completion, if any, was started)."""
+    FAILED = "failed", "Failed"
+    """A member did not succeed; its completion was started only if the policy says so (``always``)."""
+    STOPPED = "stopped", "Stopped"
+    """Stopped with ``stop_group``: no completion."""
+
+
+class SessionGroupQuerySet(models.QuerySet):
+    def undecided(self):
+        return self.filter(status=GroupStatus.RUNNING)
+
+
+class SessionGroup(models.Model):
+    """Sessions started together, and the codeunit that runs once when the last of them has ended.
+
+    The decision that the group is over (and the completion's queued row) is
+    one registry commit, taken under the group row's lock and conditional on
+    ``status = running``: two members ending at once, or the cluster's check
+    after a crash, cannot both decide (``groups.py``).
+    """
+
+    registry_model = True
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=200, blank=True)
+    policy = models.CharField(max_length=15, choices=GroupPolicy.choices, default=GroupPolicy.ALL_SUCCEEDED)
+    status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.RUNNING)
+    size = models.PositiveIntegerField(help_text="members started")
+    then_codeunit_id = models.PositiveIntegerField(null=True, blank=True)
+    then_codeunit_name = models.CharField(max_length=30, blank=True)
+    then_company = models.CharField(max_length=100, blank=True)
+    then_params = models.JSONField(default=dict, blank=True)
+    then_timeout = models.DurationField(default=DEFAULT_TIMEOUT)
+    user = registry_user_field()
+    username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="when its last member's end was seen")
+    completion_id = models.BigIntegerField(null=True, blank=True, help_text="the session its completion runs in")
+    message = models.CharField(max_length=500, blank=True, help_text="how it was decided")
+
+    objects = RegistryManager.from_queryset(SessionGroupQuerySet)()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"], name="group_status_id")]
+        permissions = [("stop_sessiongroup", "Can stop groups of sessions")]
+
+    def __str__(self) -> str:
+        return f"Group {self.id} {self.name or ''}".rstrip() + f" ({self.status})"
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status != GroupStatus.RUNNING
+
+    def final_members(self) -> list[BackgroundSession]:
+        """The last session of each member's chain, in the order started (a lost member's re-run replaces it)."""
+        sessions = list(BackgroundSession.objects.filter(group_id=self.id).order_by("id"))
+        superseded = {int(s.origin.split(":")[1]) for s in sessions if (s.origin or "").startswith("rerun:")}
+        return [s for s in sessions if s.id not in superseded]
+
+    def outcomes(self) -> list[dict]:
+        """How each member ended: session id, codeunit, company, status, result and error (a completion's input)."""
+        return [
+            {
+                "session_id": s.id,
+                "codeunit_id": s.codeunit_id,
+                "codeunit_name": s.codeunit_name,
+                "company": s.company,
+                "status": s.status,
+                "result": s.result,
+                "error": s.error,
+            }
+            for s in self.final_members()
+        ]
+
+    def companies(self) -> set[str]:
+        """The companies its members and its completion work in."""
+        members = BackgroundSession.objects.filter(group_id=self.id).values_list("company", flat=True).distinct()
+        return {*members, *([self.then_company] if self.then_company else [])}
+
+    def progress(self) -> tuple[int, int]:
+        """Members that have ended (by their chains' last sessions), and how many there are."""
+        final = self.final_members()
+        return sum(1 for s in final if s.is_finished), len(final)
 
 
 class ClusterBeat(models.Model):

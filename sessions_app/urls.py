@@ -25,5 +25,8 @@ urlpatterns = app_urls(
         path("<int:session_id>/status.json", views.session_status, name="session_status"),
         path("<int:session_id>/stop/", views.stop, name="stop"),
         path("<int:session_id>/rerun/", views.rerun, name="rerun"),
+        path("groups/<int:group_id>/", views.group_detail, name="group"),
+        path("groups/<int:group_id>/live/", views.group_live, name="group_live"),
+        path("groups/<int:group_id>/stop/", views.stop_group, name="stop_group"),
     ]
 )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import api, origins
 from .access import can_access, visible_company_filter
 from .codeunits import registry
-from .exceptions import SessionStartError, UnknownCodeunit
+from .exceptions import GroupNotFound, SessionStartError, UnknownCodeunit
 from .forms import StartOptionsForm, given_values, record_form
 from .middleware import SESSION_KEY
 from .models import ACTIVE_STATUSES, BackgroundSession, SessionEvent, Status
@@ -251,3 +251,56 @@ def switch_company(request):
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "/"
     return redirect(target)
+
+
+# Groups: a page per group, live while it runs.
+
+
+def _group_or_404(request, group_id):
+    """The group, if it exists and the user may work in every company of its members and its completion."""
+    try:
+        group = api.get_group(group_id)
+    except GroupNotFound:
+        raise Http404(f"Group {group_id} does not exist.") from None
+    if not all(can_access(request.user, company) for company in group.companies()):
+        raise Http404(f"Group {group_id} does not exist.")
+    return group
+
+
+def _group_context(group):
+    members = group.final_members()
+    completion = BackgroundSession.objects.filter(pk=group.completion_id).first() if group.completion_id else None
+    return {
+        "g": group,
+        "members": members,
+        "done": sum(1 for s in members if s.is_finished),
+        "completion": completion,
+        "live": not group.is_decided or (completion is not None and completion.is_active),
+    }
+
+
+@login_required
+@view_required
+@require_GET
+def group_detail(request, group_id: int):
+    group = _group_or_404(request, group_id)
+    return render(request, "sessions_app/group.html", _group_context(group))
+
+
+@login_required
+@view_required
+@require_GET
+def group_live(request, group_id: int):
+    group = _group_or_404(request, group_id)
+    return render(request, "sessions_app/_group_live.html", _group_context(group))
+
+
+@login_required
+@require_POST
+def stop_group(request, group_id: int):
+    group = _group_or_404(request, group_id)
+    if not request.user.has_perm("sessions_app.stop_session"):
+        raise PermissionDenied("You may not stop sessions.")
+    if not api.stop_group(group.id, user=request.user):
+        messages.error(request, f"Group {group.id} has already ended: {group.get_status_display().lower()}.")
+    return redirect("sessions_app:group", group.id)

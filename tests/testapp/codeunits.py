@@ -349,3 +349,39 @@ def hold_the_company(rec, session):
     log.elapsed = log.stop_time - began
     log.save()
     return rec.label
+
+
+# Groups: a completion that proves it ran once, and members that end in every way.
+
+
+@codeunit(90050, "Group Completion")
+def group_completion(rec, session):
+    """A group's completion: one committed row per run (it must run once), and what it saw of the members."""
+    group = session.group
+    outcomes = group.outcomes()
+    now = timezone.now()
+    SessionLog.objects.create(
+        session_id=session.id, result=f"group {group.id}", start_time=now, stop_time=now, elapsed=now - now
+    )
+    return {"group": group.id, "members": len(outcomes), "statuses": sorted(o["status"] for o in outcomes)}
+
+
+class MemberParameters(ParameterRecord):
+    outcome = Text(20, default="succeed")
+    """succeed, fail, sleep (for ``seconds``), or die (its worker is killed)."""
+    seconds = Decimal(max_digits=6, decimal_places=3, default=0)
+
+
+@codeunit(90051, "Group Member", params=MemberParameters)
+def group_member(rec, session):
+    """A member that ends as it is told."""
+    if rec.seconds:
+        deadline = time.monotonic() + float(rec.seconds)
+        while time.monotonic() < deadline:
+            session.check_stop()
+            time.sleep(0.01)
+    if rec.outcome == "fail":
+        raise ValueError(f"member {session.id} failed as told")
+    if rec.outcome == "die":
+        _die(session)
+    return {"member": session.id}

@@ -114,6 +114,7 @@ class Command(SessionsCommand):
                 if kind == kinds[-1]:
                     rounds.append(bench.latency(cluster))
                     rounds.append(bench.scheduled(cluster))
+                    rounds.append(bench.group(cluster))
         if bar is not None:
             bar.close()
 
@@ -213,6 +214,7 @@ class Command(SessionsCommand):
             )
         w("(latency: one no-op session at a time, so no backlog stands in front of it)")
         w("(scheduled: no-op tasks due 50 ms apart; queue->start is from not_before to the session's start)")
+        w("(group: 1,000 no-op members per second; queue->start is from the last member's end to the completion's)")
         for kind, peer in r.get("peers", {}).items():
             w(f"({kind}: {peer['workers']})")
         w("")

@@ -5,15 +5,18 @@ finished, the entry is in process, the database is unavailable); 2 bad input, or
 that does not exist (nothing was changed). Log lines below WARNING stay off stderr unless ``-v 2``.
 """
 
+import argparse
 import difflib
 import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from sessions_app.companies import get_company
+from sessions_app.exceptions import UnknownCompany
 from sessions_app.models import Status
 
 EXIT_DONE = 0
@@ -120,6 +123,61 @@ class SessionsCommand(BaseCommand):
             except DatabaseError as e:  # not the input: the database could not do it
                 lines = str(e).strip().splitlines()
                 raise could_not(f"Database error: {lines[0] if lines else type(e).__name__}") from e
+
+
+class SubcommandParser(CommandParser):
+    """A sub-command's parser: its errors are bad input (exit 2) from call_command() too.
+
+    It takes ``-v`` as well, so ``tasks create ... -v 2`` shows the log lines as ``tasks -v 2 create ...`` does.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v",
+            "--verbosity",
+            type=int,
+            choices=[0, 1, 2, 3],
+            default=argparse.SUPPRESS,
+            help="2 or more shows the INFO log lines",
+        )
+
+    def error(self, message):
+        if self.called_from_command_line:
+            super().error(message)
+        raise bad_input(f"Error: {message}")
+
+
+class ListingCommand(SessionsCommand):
+    """A command of sub-commands (``handle_<action>``) whose default, ``list``, takes its options on the command too."""
+
+    list_help = "list (default)"
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=SubcommandParser)
+        # `tasks --company X` is `tasks list --company X`: the options live on both parsers.
+        self.list_arguments(parser, None)
+        self.list_arguments(actions.add_parser("list", help=self.list_help), argparse.SUPPRESS)
+        self.add_actions(actions)
+
+    def list_arguments(self, parser, default):
+        raise NotImplementedError
+
+    def add_actions(self, actions):
+        raise NotImplementedError
+
+    def handle(self, *args, **options):
+        getattr(self, f"handle_{options.get('action') or 'list'}")(options)
+
+    @staticmethod
+    def in_company(rows, name: str | None):
+        """``rows`` of the company named ``name`` (any case); all of them without a name."""
+        if not name:
+            return rows
+        try:
+            return rows.filter(company=get_company(name).name)
+        except UnknownCompany as e:
+            raise bad_input(str(e) + company_hint(name)) from e
 
 
 def isatty(stream) -> bool:
