@@ -435,6 +435,7 @@ class MaintenanceThread(threading.Thread):
         elif (lead := leader.leadership()).held():
             if run_once()["active"]:
                 self.pace.worked()
+            transport.unstall()
             self._prune_if_due(lead)
 
     def _prune_if_due(self, lead: leader.Leadership) -> None:
@@ -452,6 +453,7 @@ _thread: MaintenanceThread | None = None
 def start_in_worker(sender=None, **kwargs) -> None:
     """django-q2 ``post_spawn`` receiver: start the maintenance thread in this worker process."""
     global _thread
+    transport.note_task_queue()
     if _thread is None or not _thread.is_alive():
         _thread = MaintenanceThread()
         _thread.start()

@@ -176,3 +176,19 @@ def test_the_redis_broker_takes_what_waits_in_one_batch_and_notes_it_once():
     assert set(BackgroundSession.objects.exclude(fetched_by="").values_list("id", flat=True)) == {
         s.id for s in sessions[: len(taken)]
     }
+
+
+def test_a_worker_announces_itself_from_the_function_that_reads_the_task_queue():
+    """``transport.note_task_queue`` finds the queue in the frame of ``django_q.worker.worker``, which sends
+    ``post_spawn``, and ``unstall`` reads its size and its read lock."""
+    import inspect
+
+    from django_q import worker
+    from django_q.queues import Queue
+
+    source = inspect.getsource(worker.worker)
+    assert "task_queue" in inspect.signature(worker.worker).parameters
+    assert source.index("post_spawn.send") < source.index("task_queue.get")
+    queue = Queue(maxsize=2)
+    queue.put("x")
+    assert queue.qsize() == 1 and queue._rlock._semlock._get_value() == 1

@@ -157,3 +157,33 @@ def test_sigterm_lets_a_running_session_finish_and_leaves_nothing_running(qclust
     assert not BackgroundSession.objects.filter(status="running").exists()
     qcluster.start()
     assert wait_session(start_session("No-op", company="CRONUS").id, timeout=WAIT).status == "succeeded"
+
+
+def waiting_for_a_task(pid: int) -> bool:
+    """Is the process asleep in a pipe read or on a lock (where an idle django-q2 worker waits)?"""
+    try:
+        with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/wchan") as wchan:
+            state, where = stat.read().rsplit(")", 1)[1].split()[0], wchan.read()
+    except OSError:
+        return False
+    return state == "S" and (where == "0" or "pipe" in where or "futex" in where)
+
+
+@pytest.mark.integration
+def test_workers_killed_while_they_wait_for_a_task_never_stall_the_cluster(cluster):
+    """django-q2's idle worker holds its task queue's read lock: killed then, every worker after it waited for ever."""
+    import os
+    import signal
+
+    first, second = (start_session("Sleep", company=c, params={"seconds": "0.5"}) for c in ("CRONUS", "CRONUS UK"))
+    workers = {int(wait_session(s.id, timeout=WAIT).worker.rsplit(":", 1)[1]) for s in (first, second)}
+    assert len(workers) == 2
+    # Both back at the queue: one reads its pipe holding the read lock, the other waits for the lock.
+    wait_until(lambda: all(waiting_for_a_task(pid) for pid in workers), timeout=WAIT, message="idle workers")
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    began = time.monotonic()
+    after = [start_session("No-op", company="CRONUS") for _ in range(6)]
+    for s in after:
+        assert wait_session(s.id, timeout=WAIT).status == "succeeded"
+    print(f"the cluster ran again {time.monotonic() - began:.1f} s after its idle workers were killed")

@@ -16,7 +16,8 @@ pins every name of it used here). Its modules are split by who calls them:
 * ``waiting()``, ``is_empty()``, ``anything_waiting()``, ``can_lose_tasks()``:
   what the broker holds;
 * ``on_worker_start(receiver)``: django-q2's ``post_spawn``, where the checks
-  and the dispatcher start;
+  and the dispatcher start; ``note_task_queue()`` and ``unstall()``: a worker
+  killed while it waited for a task never stalls the others;
 * ``hide_admin()``: django-q2's own pages out of the admin;
 * ``broker_class(q_cluster)``, ``is_broker``, ``is_plain_orm``, ``screens``: what
   a ``Q_CLUSTER`` selects, for the system checks;
@@ -34,7 +35,7 @@ is: it may be imported before the app registry is ready.
 
 import logging
 
-from .cluster import anything_waiting, beat, cluster_name, note_taken, plain_tasks, take
+from .cluster import anything_waiting, beat, cluster_name, note_taken, note_task_queue, plain_tasks, take, unstall
 from .packages import TASK_FUNC, new_task_id, package
 
 logger = logging.getLogger("sessions_app.transport")
@@ -51,6 +52,8 @@ __all__ = [
     "note_taken",
     "package",
     "take",
+    "note_task_queue",
+    "unstall",
 ]
 
 _broker = None

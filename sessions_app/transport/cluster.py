@@ -8,6 +8,7 @@ queued again), and beat for the cluster.
 import logging
 import os
 import socket
+import sys
 import time
 
 from django.utils import timezone
@@ -79,3 +80,51 @@ def beat() -> None:
         _last_beat = time.monotonic()
     except Exception:
         logger.exception("could not write the cluster's beat")
+
+
+# A worker killed while it waits for a task must not stall the others.
+
+STALL_AFTER = 10.0  # seconds tasks may wait in django-q2's task queue while its read lock stays held
+_task_queue = None
+_stalled_since: float | None = None
+
+
+def note_task_queue() -> None:
+    """In a worker that django-q2 has just started (``post_spawn``): find the task queue it reads from."""
+    global _task_queue
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "worker" and frame.f_globals.get("__name__") == "django_q.worker":
+            _task_queue = frame.f_locals.get("task_queue")
+            return
+        frame = frame.f_back
+
+
+def unstall() -> bool:
+    """Release django-q2's task queue's read lock when the worker holding it is gone; return whether it was.
+
+    The workers share one multiprocessing queue, and an idle worker holds its
+    read lock while it waits for a task. A worker killed then (``kill -9``, the
+    out-of-memory killer) leaves the lock held for ever: every other worker,
+    and each one the cluster starts in its stead, waits for it, and the
+    cluster runs nothing more, silently. A live holder takes a waiting task at
+    once; tasks that wait while the lock stays held, look after look, for
+    ``STALL_AFTER`` seconds mean its holder is gone, and the lock is released
+    once. Called by the cluster's leader at each of its looks.
+    """
+    global _stalled_since
+    try:
+        stalled = _task_queue is not None and _task_queue.qsize() > 0 and _task_queue._rlock._semlock._get_value() == 0
+    except (AttributeError, NotImplementedError, OSError):
+        return False
+    if not stalled:
+        _stalled_since = None
+        return False
+    now = time.monotonic()
+    if _stalled_since is None or now - _stalled_since < STALL_AFTER:
+        _stalled_since = _stalled_since or now
+        return False
+    _stalled_since = None
+    _task_queue._rlock.release()
+    logger.error("django-q2's task queue was stalled: a worker died holding its read lock; released it")
+    return True

@@ -368,7 +368,7 @@ def group_completion(rec, session):
 
 class MemberParameters(ParameterRecord):
     outcome = Text(20, default="succeed")
-    """succeed, fail, sleep (for ``seconds``), or die (its worker is killed)."""
+    """succeed, fail, die (its worker is killed before its commit) or commit_die (right after it)."""
     seconds = Decimal(max_digits=6, decimal_places=3, default=0)
 
 
@@ -384,4 +384,8 @@ def group_member(rec, session):
         raise ValueError(f"member {session.id} failed as told")
     if rec.outcome == "die":
         _die(session)
+    if rec.outcome == "commit_die":
+        from django.db import transaction
+
+        transaction.on_commit(lambda: _die(session), using=session.alias)
     return {"member": session.id}
