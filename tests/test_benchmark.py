@@ -73,7 +73,9 @@ def test_benchmark_command_measures_all_kinds_peers_and_a_populated_registry(tmp
         assert summary[kind]["start_ms_p50"]["median"] > 0, kind
     for kind in ("tasks_db", "tasks_backend"):
         assert summary[kind]["queue_to_start_ms_p50"]["median"] >= 0
-    assert [r["kind"] for r in data["rounds"]] == [*SET_UP_KINDS, "latency", "scheduled"]
+    assert [r["kind"] for r in data["rounds"]] == [*SET_UP_KINDS, "latency", "scheduled", "group"]
+    group = data["rounds"][-1]
+    assert group["n"] == 1000 and group["per_second"] > 0 and 0 < group["queue_to_start_ms_p50"] < 10_000
     assert all(r["n"] == 20 for r in data["rounds"] if r["kind"] in SET_UP_KINDS)
     scheduled = summary["scheduled"]["queue_to_start_ms_p50"]
     assert 0 <= scheduled["min"] and scheduled["max"] < 5000  # never before not_before, and soon after
