@@ -66,6 +66,23 @@ class PreparedStart:
     timeout: timedelta
     user: Any
 
+    def new_session(self, *, mode: str, status: str, key: str | None = None, **fields) -> BackgroundSession:
+        """The unsaved registry row of this start: the one place a validated start becomes a session."""
+        return BackgroundSession(
+            codeunit_id=self.codeunit.id,
+            codeunit_name=self.codeunit.name,
+            company=self.company.name,
+            params=self.record.to_json(),
+            generated=sorted(self.record.generated_fields),
+            user=self.user,
+            username=self.user.get_username() if self.user is not None else "",
+            mode=mode,
+            status=status,
+            timeout=self.timeout,
+            key=key,
+            **fields,
+        )
+
 
 def prepare_start(codeunit, company=None, params=None, timeout=None, user=None) -> PreparedStart:
     """Validate a start request without starting anything; raise ``SessionStartError`` naming the first bad part.
@@ -135,22 +152,6 @@ def timeout_bounds() -> str:
     return f"between 1 and {seconds_in_words(ceiling)} seconds ({setting})"
 
 
-def _new_session(p: PreparedStart, *, mode: str, status: str, key: str | None) -> BackgroundSession:
-    return BackgroundSession(
-        codeunit_id=p.codeunit.id,
-        codeunit_name=p.codeunit.name,
-        company=p.company.name,
-        params=p.record.to_json(),
-        generated=sorted(p.record.generated_fields),
-        user=p.user,
-        username=p.user.get_username() if p.user is not None else "",
-        mode=mode,
-        status=status,
-        timeout=p.timeout,
-        key=key,
-    )
-
-
 def start_session(
     codeunit,
     *,
@@ -208,7 +209,7 @@ def start_session(
 
     waiting_on = pending.open_transactions() if on_commit else []
     status = Status.PENDING if waiting_on else Status.QUEUED
-    session = _new_session(prepared, mode=Mode.BACKGROUND, status=status, key=key)
+    session = prepared.new_session(mode=Mode.BACKGROUND, status=status, key=key)
     session.rerun_of, session.origin, session.awaits = rerun_of, origin, waiting_on
     try:
         if status == Status.QUEUED:
@@ -307,7 +308,7 @@ def _run_inline(
     p: PreparedStart, *, key: str | None = None, origin: str | None = None, rerun_of: int | None = None
 ) -> tuple[BackgroundSession, BaseException | None]:
     _refuse_inside_registry_transaction()
-    session = _new_session(p, mode=Mode.INLINE, status=Status.QUEUED, key=key)
+    session = p.new_session(mode=Mode.INLINE, status=Status.QUEUED, key=key)
     session.origin, session.rerun_of = origin, rerun_of
     _create(session, SessionEvent.Kind.CREATED, "inline (debug)")
     claimed = runner.claim(session.id)

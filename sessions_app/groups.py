@@ -67,20 +67,7 @@ def start(members: list, *, then=None, name: str = "", policy: str = GroupPolicy
             then.timeout,
         )
     rows = [
-        BackgroundSession(
-            codeunit_id=p.codeunit.id,
-            codeunit_name=p.codeunit.name,
-            company=p.company.name,
-            params=p.record.to_json(),
-            generated=sorted(p.record.generated_fields),
-            user=p.user,
-            username=p.user.get_username() if p.user is not None else "",
-            mode=Mode.BACKGROUND,
-            status=Status.QUEUED,
-            timeout=p.timeout,
-            queued_at=now,
-            task_id=transport.new_task_id(),
-        )
+        p.new_session(mode=Mode.BACKGROUND, status=Status.QUEUED, queued_at=now, task_id=transport.new_task_id())
         for p in members
     ]
     try:
