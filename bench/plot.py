@@ -1,6 +1,7 @@
 """Chart benchmark results (``benchmark_sessions --plot``, ``benchmark_report --plot``).
 
-Left: tasks/s of every kind and peer, one bar per set-up; right: latency one session at a time.
+Left: tasks/s of every kind and peer, one bar per set-up; middle: latency one session at a time;
+right (when a run has ``--sweep``): tasks/s as the backlog grows.
 """
 
 RATES = [
@@ -42,7 +43,12 @@ def plot(results: list[dict], path: str) -> None:
         raise SystemExit("--plot needs matplotlib: pip install -e '.[bench]'") from e
 
     rates = [(k, text) for k, text in RATES if any(k in r["summary"] for r in results)]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [max(3, len(rates)), 3]})
+    swept = [r for r in results if r.get("sweep")]
+    widths = [max(3, len(rates)), 3, *([3] if swept else [])]
+    fig, axes = plt.subplots(1, len(widths), figsize=(15 + 4 * bool(swept), 5), gridspec_kw={"width_ratios": widths})
+    ax1, ax2 = axes[0], axes[1]
+    if swept:
+        _sweep(axes[2], swept)
     width = 0.8 / max(1, len(results))
     for i, r in enumerate(results):
         values = [_median(r, k, "per_second") or 0 for k, _ in rates]
@@ -63,3 +69,18 @@ def plot(results: list[dict], path: str) -> None:
     fig.suptitle(f"Background sessions, bare django-q2 and peers: N={first['n']}, {first['workers']} workers")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=100)
+
+
+def _sweep(ax, results: list[dict]) -> None:
+    for r in results:
+        for kind in dict.fromkeys(row["kind"] for row in r["sweep"]):
+            rows = [row for row in r["sweep"] if row["kind"] == kind]
+            name = dict(RATES).get(kind, kind).replace("\n", " ")
+            ax.plot([row["n"] for row in rows], [row["per_second"] for row in rows], marker="o", label=name)
+            for row in rows:
+                ax.annotate(f"{row['per_second']:.0f}", (row["n"], row["per_second"]), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("backlog (tasks enqueued at once)", fontsize=8)
+    ax.set_title("tasks per second as the backlog grows")
+    ax.legend(fontsize=7)

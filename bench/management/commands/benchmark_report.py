@@ -8,7 +8,9 @@ from sessions_app.management.commands._base import SessionsCommand, bad_input
 class Command(SessionsCommand):
     help = (
         "Write docs/benchmarks.md whole from the JSON files of `benchmark_sessions --out`: set-up runs, and a "
-        "run with --populate for the populated-registry section. Every figure on the page comes from them."
+        "run with --populate for the populated-registry section; of `idle_queries --out` for an idle "
+        "cluster; of `session_statements --out` for where a session's statements go. Every figure on the "
+        "page comes from them."
     )
 
     def add_arguments(self, parser):
@@ -28,8 +30,8 @@ class Command(SessionsCommand):
                 data = json.loads(Path(path).read_text())
             except (OSError, ValueError) as e:
                 raise bad_input(f"{path}: {e}")
-            if not isinstance(data, dict) or "summary" not in data:
-                raise bad_input(f"{path} is not a benchmark_sessions --out file (it has no 'summary').")
+            if not isinstance(data, dict) or ("summary" not in data and "statements_per_s" not in data):
+                raise bad_input(f"{path} is not a benchmark_sessions or idle_queries --out file (it has no 'summary').")
             files.append((path, data))
         out = Path(options["out"])
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +40,7 @@ class Command(SessionsCommand):
             Path(chart).parent.mkdir(parents=True, exist_ok=True)
             from bench.plot import plot
 
-            plot([data for _, data in files], chart)
+            plot([data for _, data in files if "summary" in data], chart)
         elif (out.parent / "benchmarks.png").exists():
             chart = str(out.parent / "benchmarks.png")
         out.write_text(render(files, out=str(out), chart=chart))

@@ -12,6 +12,11 @@ from bench.benchmark import KINDS, WRITES_PER_SESSION, Benchmark, Cluster, summa
 from sessions_app.management.commands._base import SessionsCommand, bad_input, could_not, isatty, positive_int
 
 
+def sizes(text: str) -> list[int]:
+    """``--sweep 1000,10000,50000``: backlog sizes, each a positive whole number."""
+    return [positive_int(part.strip()) for part in text.split(",")]
+
+
 class Command(SessionsCommand):
     help = (
         "Measure sessions against bare django-q2 async_task calls and against peers (Django's task API "
@@ -46,6 +51,14 @@ class Command(SessionsCommand):
             dest="commit_counts",
             action="store_false",
             help="leave out PostgreSQL's commits per task (each counted round waits 11 s for the server's statistics)",
+        )
+        parser.add_argument(
+            "--sweep",
+            type=sizes,
+            default=[],
+            metavar="N,N,...",
+            help="after the rounds, one no-op round (and one tasks_db round, with that peer) at each of these "
+            "backlogs, e.g. 1000,10000,50000: how the cost grows with the backlog",
         )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
         parser.add_argument("--out", help="also write the JSON results to this file")
@@ -115,6 +128,11 @@ class Command(SessionsCommand):
                     rounds.append(bench.latency(cluster))
                     rounds.append(bench.scheduled(cluster))
                     rounds.append(bench.group(cluster))
+            sweep = [
+                bench.run(kind, procs.get(kind, cluster), n=size, count=False)
+                for size in options["sweep"]
+                for kind in ("noop", *(["tasks_db"] if "tasks_db" in peers else []))
+            ]
         if bar is not None:
             bar.close()
 
@@ -127,6 +145,7 @@ class Command(SessionsCommand):
             "summary": summarise(rounds),
             "rounds": [r.summary() for r in rounds],
             "scale": scale,
+            "sweep": [r.summary() for r in sweep],
         }
         if options["out"]:
             Path(options["out"]).write_text(json.dumps(results, indent=2))
@@ -225,6 +244,8 @@ class Command(SessionsCommand):
                         f"{kind}/{key.removeprefix('ratio_to_')}, round by round: {ratio['median']:g}x "
                         f"(min {ratio['min']:g}x, max {ratio['max']:g}x)"
                     )
+        for row in r.get("sweep", []):
+            w(f"sweep: {row['kind']} at a backlog of {row['n']:,}: {row['per_second']:g}/s")
         w(
             f"Database commit rate: {r['commit_rate_per_s']:g} single-row transactions/s; "
             f"a session needs {r['writes_per_session']['insert']} writes -> at most "
