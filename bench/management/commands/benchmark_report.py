@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from bench.report import render
+from bench.report import is_journal_variant, render
 from sessions_app.management.commands._base import SessionsCommand, bad_input
 
 
@@ -40,7 +40,7 @@ class Command(SessionsCommand):
             Path(chart).parent.mkdir(parents=True, exist_ok=True)
             from bench.plot import plot
 
-            plot([data for _, data in files if "summary" in data], chart)
+            plot([data for _, data in files if "summary" in data and not is_journal_variant(data)], chart)
         elif (out.parent / "benchmarks.png").exists():
             chart = str(out.parent / "benchmarks.png")
         out.write_text(render(files, out=str(out), chart=chart))

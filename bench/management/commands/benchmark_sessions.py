@@ -12,6 +12,19 @@ from bench.benchmark import KINDS, WRITES_PER_SESSION, Benchmark, Cluster, summa
 from sessions_app.management.commands._base import SessionsCommand, bad_input, could_not, isatty, positive_int
 
 
+def _journals() -> dict[str, str]:
+    """Each SQLite database's journal mode (``wal``, ``delete``...): the peers share the control database's."""
+    from django.db import connections
+
+    modes = {}
+    for connection in connections.all():
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA journal_mode")
+                modes[connection.alias] = cursor.fetchone()[0].lower()
+    return modes
+
+
 def sizes(text: str) -> list[int]:
     """``--sweep 1000,10000,50000``: backlog sizes, each a positive whole number."""
     return [positive_int(part.strip()) for part in text.split(",")]
@@ -209,6 +222,7 @@ class Command(SessionsCommand):
                 "baseline_save_limit": 250,
             },
             "peers": {kind: peer.describe(options["workers"]) for kind, peer in peers.items()},
+            "sqlite_journal": _journals(),
         }
 
     def _report(self, r: dict) -> None:
