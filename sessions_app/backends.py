@@ -26,6 +26,7 @@ On Django 6 this is ``django.tasks``; on Django 5.2 the ``django-tasks`` backpor
 """
 
 import importlib
+from typing import NamedTuple
 
 from django.apps import apps
 
@@ -46,7 +47,7 @@ except ImportError:  # Django 5.2: the backport
 from . import api, deferral, signals
 from .codeunits import registry
 from .conf import app_settings
-from .models import BackgroundSession, Status
+from .models import BackgroundSession, GroupPolicy, SessionGroup, Status
 from .origins import RERUN
 from .records import Json, ParameterRecord, Text
 
@@ -66,6 +67,14 @@ _ENDED_BY = {
     Status.CANCELLED: "sessions_app.exceptions.SessionStopped",
     Status.LOST: "sessions_app.exceptions.SessionLost",
 }
+
+
+class TaskGroup(NamedTuple):
+    """What ``SessionsBackend.enqueue_group`` returns: the group, and each member's task result in order."""
+
+    group: SessionGroup
+    results: list
+
 
 _tasks: dict[str, object] = {}
 """Every ``Task`` validated by a backend of this class in this process, by module path."""
@@ -158,17 +167,21 @@ class SessionsBackend(BaseTaskBackend):
             raise InvalidTask("run_after needs 'sessions_app.scheduling' in INSTALLED_APPS.")
         _tasks.setdefault(task.module_path, task)
 
-    def enqueue(self, task, args, kwargs):
+    def _call(self, task, args, kwargs) -> dict:
+        """The "Django Task" parameters of one call of ``task``."""
         self.validate_task(task)
         if codeunit_id() not in registry:
             raise InvalidTask(f"The codeunit {CODEUNIT_NAME!r} is not registered: is {BACKEND_PATH!r} in TASKS?")
-        params = {
+        return {
             "task": task.module_path,
             "args": list(args),
             "kwargs": dict(kwargs),
             "backend": self.alias,
             "queue_name": task.queue_name,
         }
+
+    def enqueue(self, task, args, kwargs):
+        params = self._call(task, args, kwargs)
         if task.run_after is not None:
             prepared = api.prepare_start(codeunit_id(), self.company, params, self.timeout)
             result_id = deferral.get().enqueue(
@@ -188,6 +201,40 @@ class SessionsBackend(BaseTaskBackend):
         result = self.get_result(result_id)
         task_enqueued.send(type(self), task_result=result)
         return result
+
+    def enqueue_group(self, calls, *, then=None, policy=GroupPolicy.ALL_SUCCEEDED, name: str = "") -> TaskGroup:
+        """Enqueue ``calls`` as one group of sessions; once the last has ended, run ``then`` once.
+
+        ``calls`` and ``then``: ``(task, args, kwargs)`` each, ``args`` and
+        ``kwargs`` optional. ``then`` reads the members' outcomes with
+        ``running_session().group.outcomes()``; ``policy`` as ``start_group``'s.
+        Django's task API has no groups: this is the backend's own door to
+        ``api.start_group``, and returns the group with each member's
+        ``TaskResult``. A task with ``run_after`` cannot be a member.
+        """
+
+        def params(call):
+            call = tuple(call) if isinstance(call, (tuple, list)) else (call,)
+            task, args, kwargs = call + ((), {})[len(call) - 1 :]
+            if task.run_after is not None:
+                raise InvalidTask(f"{task.module_path} has run_after: a group's tasks cannot be deferred.")
+            return self._call(task, args, kwargs)
+
+        members = [params(call) for call in calls]
+        group = api.start_group(
+            codeunit_id(),
+            params=members,
+            company=self.company,
+            timeout=self.timeout,
+            then=None if then is None else codeunit_id(),
+            then_params=None if then is None else params(then),
+            policy=policy,
+            name=name,
+        )
+        results = [self.result_of(s) for s in BackgroundSession.objects.filter(group_id=group.id).order_by("id")]
+        for result in results:
+            task_enqueued.send(type(self), task_result=result)
+        return TaskGroup(group, results)
 
     def result_of(self, session: BackgroundSession):
         """The task result ``session`` belongs to; from the row in hand while it is its task's only attempt.

@@ -15,7 +15,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from demo.models import SessionLog
-from sessions_app.api import stop_session
+from sessions_app.api import stop_session, wait_group
 from sessions_app.companies import use_company
 from sessions_app.exceptions import SessionStartError
 from sessions_app.models import BackgroundSession, Status
@@ -190,6 +190,31 @@ def test_in_a_worker_the_result_follows_the_session_until_it_succeeds(cluster):
     assert result.return_value == {"company": "CRONUS", "session": s.id}
     assert result.started_at == s.started_at and result.finished_at == s.finished_at
     assert logs("company_cronus", log_id).exists()
+
+
+def test_a_group_of_tasks_refuses_a_member_with_run_after_and_writes_nothing():
+    later = tasks.add.using(run_after=timezone.now() + timedelta(hours=1))
+    with use_company("CRONUS"), pytest.raises(InvalidTask, match="run_after: a group's tasks cannot be deferred"):
+        default_task_backend.enqueue_group([(tasks.add, (1, 2)), (later, (3, 4))])
+    with use_company("CRONUS"), pytest.raises(SessionStartError, match=r"members\[1\]"):
+        default_task_backend.enqueue_group([(tasks.add, (1, 2)), (tasks.add, (object(),))])
+    assert not BackgroundSession.objects.exists()
+
+
+@pytest.mark.integration
+def test_a_group_of_tasks_runs_its_completion_task_once_with_their_outcomes(cluster):
+    calls = [(tasks.add, (1, 2)), (tasks.add, (2, 3)), (tasks.add, (), {"a": 3, "b": 4})]
+    with use_company("CRONUS"):
+        enqueued = default_task_backend.enqueue_group(calls, then=tasks.group_results, name="sums")
+    assert [r.status for r in enqueued.results] == [TaskResultStatus.READY] * 3
+    assert [r.args for r in enqueued.results] == [[1, 2], [2, 3], []]
+    group = wait_group(enqueued.group.id, timeout=WAIT)
+    assert (group.status, group.size) == ("succeeded", 3)
+    completions = BackgroundSession.objects.filter(origin=f"group:{group.id}:then")
+    assert [(c.id, c.status, c.result) for c in completions] == [(group.completion_id, "succeeded", [3, 5, 7])]
+    for result, value in zip(enqueued.results, [3, 5, 7], strict=True):
+        result.refresh()
+        assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, value)
 
 
 @pytest.mark.integration

@@ -73,3 +73,9 @@ def die_every_time():
     if multiprocessing.parent_process() is None:
         raise RuntimeError("this task kills its worker: run it in a worker only")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task
+def group_results():
+    """A group's completion: its members' results, in the order they were enqueued."""
+    return [outcome["result"] for outcome in running_session().group.outcomes()]
