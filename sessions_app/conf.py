@@ -121,6 +121,21 @@ class AppSettings:
         return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
 
     @property
+    def HEALTH_BEAT_WITHIN(self) -> float:
+        """Health: a cluster must have beaten within this many seconds (clusters beat every 15 s)."""
+        return float(self._get("HEALTH_BEAT_WITHIN", 60.0))
+
+    @property
+    def HEALTH_QUEUE_AGE(self) -> float:
+        """Health: the oldest queued session may have waited this many seconds, no longer."""
+        return float(self._get("HEALTH_QUEUE_AGE", 300.0))
+
+    @property
+    def HEALTH_TOKEN(self) -> str:
+        """Health: a bearer token that shows the view's details to a probe that is not signed in as staff."""
+        return self._get("HEALTH_TOKEN", "")
+
+    @property
     def TASK_CODEUNIT_ID(self) -> int:
         """The id of the codeunit "Django Task", which every ``@task`` of the sessions backend runs as."""
         return int(self._get("TASK_CODEUNIT_ID", TASK_CODEUNIT_ID))

@@ -15,6 +15,8 @@ urlpatterns = app_urls(
     [
         path("", views.dashboard, name="dashboard"),
         path("login/", views.LoginView.as_view(), name="login"),
+        path("health/", views.health_view, name="health"),
+        path("health/live/", views.liveness_view, name="liveness"),
         path("logout/", views.LogoutView.as_view(), name="logout"),
         path("table/", views.dashboard_table, name="dashboard_table"),
         path("company/", views.switch_company, name="switch_company"),

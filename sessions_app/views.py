@@ -2,23 +2,29 @@
 
 Each view checks login, its permission and the user's access to the company
 of what it touches; a session in a company the user may not see is a 404.
+The health probes alone answer without a login: their details (which
+database, which session) need staff or ``SESSIONS_HEALTH_TOKEN``.
 """
 
+import hmac
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import api, origins
+from . import api, health, origins
 from .access import can_access, visible_company_filter
 from .codeunits import registry
+from .conf import app_settings
 from .exceptions import GroupNotFound, SessionStartError, UnknownCodeunit
 from .forms import StartOptionsForm, given_values, record_form
 from .middleware import SESSION_KEY
@@ -158,6 +164,36 @@ def session_status(request, session_id: int):
     data["progress_percent"] = session.progress_percent
     data["url"] = reverse("sessions_app:session", args=[session.id])
     return JsonResponse(data)
+
+
+@require_GET
+@never_cache
+def health_view(request):
+    """Readiness: 200 when sessions can run here, else 503 (``health.py``); the details for staff or a token."""
+    result = health.check()
+    body = {"status": "ok" if result.ok else "unavailable", "checks": {c.name: c.ok for c in result.checks}}
+    if _may_see_health_details(request):
+        body["reason"] = result.reason
+        body["details"] = {c.name: c.detail for c in result.checks}
+    return JsonResponse(body, status=200 if result.ok else 503)
+
+
+@require_GET
+@never_cache
+def liveness_view(request):
+    """Liveness: this web process answers (no database asked, so a database outage restarts no web process)."""
+    return JsonResponse({"status": "ok"})
+
+
+def _may_see_health_details(request) -> bool:
+    token = app_settings.HEALTH_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        return request.user.is_staff  # reads the session: the control database may be what is down
+    except DatabaseError:
+        return False
 
 
 @login_required
