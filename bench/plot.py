@@ -48,7 +48,7 @@ def plot(results: list[dict], path: str) -> None:
     fig, axes = plt.subplots(1, len(widths), figsize=(15 + 4 * bool(swept), 5), gridspec_kw={"width_ratios": widths})
     ax1, ax2 = axes[0], axes[1]
     if swept:
-        _sweep(axes[2], swept)
+        _sweep(axes[2], results)
     width = 0.8 / max(1, len(results))
     for i, r in enumerate(results):
         values = [_median(r, k, "per_second") or 0 for k, _ in rates]
@@ -72,11 +72,19 @@ def plot(results: list[dict], path: str) -> None:
 
 
 def _sweep(ax, results: list[dict]) -> None:
-    for r in results:
-        for kind in dict.fromkeys(row["kind"] for row in r["sweep"]):
+    """Tasks/s by backlog: a run's colour is its bars' colour; the peer's line is dashed."""
+    for i, r in enumerate(results):
+        for kind in dict.fromkeys(row["kind"] for row in r.get("sweep", [])):
             rows = [row for row in r["sweep"] if row["kind"] == kind]
             name = dict(RATES).get(kind, kind).replace("\n", " ")
-            ax.plot([row["n"] for row in rows], [row["per_second"] for row in rows], marker="o", label=name)
+            ax.plot(
+                [row["n"] for row in rows],
+                [row["per_second"] for row in rows],
+                marker="o",
+                color=f"C{i}",
+                linestyle="-" if kind == "noop" else "--",
+                label=f"{name}, {label(r)}",
+            )
             for row in rows:
                 ax.annotate(f"{row['per_second']:.0f}", (row["n"], row["per_second"]), fontsize=7)
     ax.set_xscale("log")

@@ -243,7 +243,8 @@ def _commands(files, report_command: str) -> list[str]:
         "`--kinds`, `--peers [tasks_db] [tasks_backend] [celery]` (default: the first two when django-tasks-db "
         "and a `django.tasks` are installed; Celery only when asked for), `--populate ROWS`, "
         "`--no-commit-counts` (PostgreSQL waits 11 s after each round for the counts), `--sweep N,N,...` (one "
-        "more round of no-op sessions, and of tasks_db, at each backlog), `--json`, `--out FILE`, "
+        "more round of no-op sessions, and of tasks_db unless `--no-sweep-peers`, at each backlog), `--json`, "
+        "`--out FILE`, "
         "`--plot FILE`, `--compare FILE...`. A progress bar shows on a terminal.",
         "",
     ]
@@ -438,9 +439,8 @@ def _targets(setups) -> list[str]:
         "queue entry), the claim (with its event), the codeunit's own transaction (with its fence row), the "
         "outcome (with its event); the broker's note of which cluster took a batch adds one per batch. On "
         "PostgreSQL the start, the claim and the outcome are one statement each (a data-modifying `WITH`). "
-        "Measured commits differ from that: read-only transactions count (the connection health checks' "
-        "`SELECT 1` before each task, on the registry and the company connection; the watcher's and the "
-        "dispatcher's looks).",
+        "Measured commits count read-only transactions too (the cluster's checks and the dispatcher's looks); "
+        "*Where each statement and commit of a session goes* below shows them one by one.",
         "",
     ]
     return out
@@ -498,7 +498,9 @@ def _statements(files) -> list[str]:
         ]
         groups: dict[tuple[str, str], list[str]] = {}
         for row in r["by_part"]:
-            groups.setdefault((row["role"], row["alias"]), []).append(f"{row['statement']} {num(row['per_session'])}")
+            if row["per_session"] >= 0.01:  # what the idle pollers ran meanwhile, rounded to nothing per session
+                cell = f"{row['statement']} {num(row['per_session'])}"
+                groups.setdefault((row["role"], row["alias"]), []).append(cell)
         for (role, alias), cells in groups.items():
             out.append(f"| {role} | {alias} | {', '.join(cells)} |")
         out.append("")
@@ -602,7 +604,7 @@ def _sweep(setups) -> list[str]:
         if len(rates) > 1:
             out += [
                 "",
-                f"{setup_name(r)}: no-op sessions/s at the largest backlog are {num(rates[-1] / rates[0])}x "
+                f"{setup_name(r)}: no-op sessions/s at the largest backlog are {num(round(rates[-1] / rates[0], 2))}x "
                 "those at the smallest.",
             ]
     return [*out, ""]

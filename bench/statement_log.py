@@ -30,7 +30,7 @@ class Log:
     def __call__(self, execute, sql, params, many, context):
         connection = context["connection"]
         auto = AUTOCOMMIT if connection.autocommit and not connection.in_atomic_block else ""
-        self.write(connection.alias, auto + " ".join(str(sql).split())[:120])
+        self.write(connection.alias, auto + " ".join(str(sql).split())[:1000])  # long enough to name every table
         return execute(sql, params, many, context)
 
     def attach(self, connection) -> None:

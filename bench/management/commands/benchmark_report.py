@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from bench.report import is_journal_variant, render
+from bench.report import is_journal_variant, is_scale, render
 from sessions_app.management.commands._base import SessionsCommand, bad_input
 
 
@@ -30,8 +30,12 @@ class Command(SessionsCommand):
                 data = json.loads(Path(path).read_text())
             except (OSError, ValueError) as e:
                 raise bad_input(f"{path}: {e}")
-            if not isinstance(data, dict) or ("summary" not in data and "statements_per_s" not in data):
-                raise bad_input(f"{path} is not a benchmark_sessions or idle_queries --out file (it has no 'summary').")
+            kinds = ("summary", "statements_per_s", "statements_per_session")
+            if not isinstance(data, dict) or not any(key in data for key in kinds):
+                raise bad_input(
+                    f"{path} is not a benchmark_sessions, idle_queries or session_statements --out file "
+                    "(it has none of 'summary', 'statements_per_s', 'statements_per_session')."
+                )
             files.append((path, data))
         out = Path(options["out"])
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +44,9 @@ class Command(SessionsCommand):
             Path(chart).parent.mkdir(parents=True, exist_ok=True)
             from bench.plot import plot
 
-            plot([data for _, data in files if "summary" in data and not is_journal_variant(data)], chart)
+            # The set-up runs of the page: a populated registry's run or a journal variant is a section of its own.
+            runs = [d for _, d in files if "summary" in d and not is_journal_variant(d) and not is_scale(d)]
+            plot(runs or [d for _, d in files if "summary" in d], chart)
         elif (out.parent / "benchmarks.png").exists():
             chart = str(out.parent / "benchmarks.png")
         out.write_text(render(files, out=str(out), chart=chart))

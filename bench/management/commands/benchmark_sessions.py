@@ -73,6 +73,12 @@ class Command(SessionsCommand):
             help="after the rounds, one no-op round (and one tasks_db round, with that peer) at each of these "
             "backlogs, e.g. 1000,10000,50000: how the cost grows with the backlog",
         )
+        parser.add_argument(
+            "--no-sweep-peers",
+            dest="sweep_peers",
+            action="store_false",
+            help="with --sweep, no tasks_db rounds (each round must end within 600 s)",
+        )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
         parser.add_argument("--out", help="also write the JSON results to this file")
         parser.add_argument("--plot", help="write a PNG chart (needs matplotlib) of this run and --compare runs")
@@ -144,7 +150,7 @@ class Command(SessionsCommand):
             sweep = [
                 bench.run(kind, procs.get(kind, cluster), n=size, count=False)
                 for size in options["sweep"]
-                for kind in ("noop", *(["tasks_db"] if "tasks_db" in peers else []))
+                for kind in ("noop", *(["tasks_db"] if options["sweep_peers"] and "tasks_db" in peers else []))
             ]
         if bar is not None:
             bar.close()
