@@ -84,6 +84,7 @@ LOGIN_URL = "sessions_app:login"
 
 SESSIONS_DEBUG = os.environ.get("SESSIONS_DEBUG", "0") == "1"
 SESSIONS_BROKER = os.environ.get("SESSIONS_BROKER", "orm")  # "orm" or "redis"
+SESSIONS_HOST = os.environ.get("SESSIONS_HOST", "")  # this host's name in host:pid; default: the machine's
 SESSIONS_DEMO_SLEEP = float(os.environ.get("SESSIONS_DEMO_SLEEP", "3"))
 # Seconds without work before the cluster looks at its idle pace (the benchmark's cluster never does).
 SESSIONS_IDLE_AFTER = float(os.environ.get("SESSIONS_IDLE_AFTER", "10"))

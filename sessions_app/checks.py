@@ -28,6 +28,7 @@ E015       ``CurrentCompanyMiddleware`` missing from ``MIDDLEWARE``, or before t
 W004       the ``current_company_context`` context processor missing (pages show no company)
 E016       django-q2's own ORM broker instead of ``GuardedORM`` (it never reads the queued sessions)
 E017       ``SESSIONS_RUN_DIR`` (the cluster's lock files) a folder others may write to, or no folder
+E018       ``SESSIONS_HOST`` not a name of 1 to 90 characters without spaces (it starts every ``host:pid``)
 =========  =====================================================================================
 """
 
@@ -365,6 +366,29 @@ def check_run_dir(app_configs=None, **kwargs):
             hint="Remove that folder, or set SESSIONS_RUN_DIR to a folder only the cluster's user can write "
             "(mode 700).",
             id="sessions_app.E017",
+        )
+    ]
+
+
+# --- E018: the host's name ----------------------------------------------------------------------
+
+HOST_MAX = 90  # host:pid must fit the registry's worker and cluster name fields (100 characters)
+
+
+@register(TAG)
+def check_host(app_configs=None, **kwargs):
+    """Worker and cluster names are ``host:pid``: a host name that cannot be stored, or read back, is an error."""
+    host = getattr(settings, "SESSIONS_HOST", None)
+    if host is None or host == "":
+        return []  # the machine's host name
+    if isinstance(host, str) and 0 < len(host) <= HOST_MAX and not any(c.isspace() for c in host):
+        return []
+    return [
+        Error(
+            f"SESSIONS_HOST {host!r} is not a host name of 1 to {HOST_MAX} characters without spaces.",
+            hint="Leave it unset (the machine's host name), or give each host or container a name of its own, "
+            "e.g. its pod name.",
+            id="sessions_app.E018",
         )
     ]
 

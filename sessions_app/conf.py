@@ -4,6 +4,7 @@ Use ``from sessions_app.conf import app_settings`` and read attributes at call
 time; nothing here is evaluated at import.
 """
 
+import socket
 from datetime import timedelta
 
 from django.conf import settings
@@ -119,6 +120,15 @@ class AppSettings:
     def RESULT_MAX_BYTES(self) -> int:
         """The largest result (as JSON) a session may return; a larger one fails the session."""
         return int(self._get("RESULT_MAX_BYTES", 256 * 1024))
+
+    @property
+    def HOST(self) -> str:
+        """This host's name in worker and cluster names (``host:pid``): the pids a process may look up itself.
+
+        Default: the machine's host name. Containers that share a host name but not their process ids
+        must each set their own, or one would take the other's live workers for dead ones.
+        """
+        return str(self._get("HOST", "") or socket.gethostname())
 
     @property
     def HEALTH_BEAT_WITHIN(self) -> float:

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -59,7 +58,7 @@ def settle_running() -> list[int]:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=app_settings.LOST_AFTER)
-    host = socket.gethostname()
+    host = app_settings.HOST
     settled = []
     for s in BackgroundSession.objects.filter(status=Status.RUNNING):
         pid = _local_pid(s.worker, host)
@@ -311,7 +310,7 @@ def _dead_clusters(names: set[str], now) -> set[str]:
     """The clusters among ``names`` known to be dead: on this host no such process, elsewhere no recent beat."""
     from .models import ClusterBeat
 
-    host = socket.gethostname()
+    host = app_settings.HOST
     beats = dict(ClusterBeat.objects.filter(name__in=names).values_list("name", "beat_at"))
     dead = set()
     for name in names:

@@ -12,7 +12,6 @@ roll back, and a finish record the registry misses is recovered from the fence.
 import contextlib
 import logging
 import os
-import socket
 import time
 import traceback as traceback_module
 
@@ -36,7 +35,7 @@ FINISH_RETRY_FOR = 10.0  # seconds the runner keeps trying to write a finish rec
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{app_settings.HOST}:{os.getpid()}"
 
 
 def execute(session_id: int) -> None:

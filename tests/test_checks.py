@@ -203,6 +203,22 @@ def test_a_lock_folder_others_may_write_to(tmp_path):
         assert checks.check_run_dir() == [] and not (tmp_path / "not yet").exists()  # a check makes nothing
 
 
+# --- E018: the host's name ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["pod a", "x" * 91, 42, "\t"])
+def test_a_host_name_that_cannot_start_a_worker_name(host):
+    with override_settings(SESSIONS_HOST=host):
+        (error,) = assert_reported(checks.check_host(), "sessions_app.E018", "SESSIONS_HOST")
+    assert "pod name" in error.hint
+
+
+@pytest.mark.parametrize("host", [None, "", "pod-a", "web-7f9c.example.internal", "x" * 90])
+def test_a_host_name_that_fits(host):
+    with override_settings(SESSIONS_HOST=host):
+        assert checks.check_host() == []
+
+
 # --- E012: timeouts ----------------------------------------------------------------------------
 
 

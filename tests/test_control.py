@@ -248,3 +248,21 @@ def test_pruning_never_delays_the_checks_that_settle_sessions(monkeypatch, setti
     assert not SessionFence.objects.using("company_cronus").filter(at=old).exists()
     thread.step()
     assert thread.pruning is pruning  # once an hour in the cluster, whichever worker leads
+
+
+def test_the_host_is_a_setting_so_containers_that_share_a_host_name_never_look_up_each_others_pids(settings):
+    """A pid of another container is no process of ours: its session waits for its heartbeat, never a pid check."""
+    from sessions_app import runner, transport
+
+    settings.SESSIONS_HOST = "pod-a"
+    assert runner.worker_name() == f"pod-a:{os.getpid()}"
+    assert transport.cluster_name() == f"pod-a:{os.getppid()}"
+    ours, theirs = (start_session("No-op", company="CRONUS") for _ in range(2))
+    now = timezone.now()
+    for session, worker in ((ours, "pod-a:999999999"), (theirs, "pod-b:999999999")):
+        BackgroundSession.objects.filter(pk=session.id).update(
+            status="running", worker=worker, started_at=now, heartbeat_at=now
+        )
+    assert maintenance.settle_running() == [ours.id]  # no such process here: settled at once
+    assert BackgroundSession.objects.get(pk=ours.id).status == "lost"
+    assert BackgroundSession.objects.get(pk=theirs.id).status == "running"  # alive, as far as we can tell

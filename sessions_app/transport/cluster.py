@@ -7,7 +7,6 @@ queued again), and beat for the cluster.
 
 import logging
 import os
-import socket
 import sys
 import time
 
@@ -51,7 +50,7 @@ def plain_tasks(list_key: str):
 
 def cluster_name() -> str:
     """This cluster's name, ``host:pid`` of its sentinel (the parent of the queue reader and the workers)."""
-    return f"{socket.gethostname()}:{os.getppid()}"
+    return f"{app_settings.HOST}:{os.getppid()}"
 
 
 def note_taken(session_ids: list[int]) -> None:
