@@ -22,7 +22,7 @@ from sessions_app import health
 from sessions_app.api import start_session
 from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, ClusterBeat
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -171,6 +171,8 @@ def shell(*args):
 
 @pytest.mark.integration
 def test_with_a_running_cluster_the_command_says_ok_from_a_shell(cluster):
+    # The databases were flushed after the last test; the cluster writes its beat again within 15 s.
+    wait_until(lambda: ClusterBeat.objects.exists(), 30, message="the cluster's next beat")
     result = shell("sessions_health")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok: registry answers;") and "cluster" in result.stdout
