@@ -36,6 +36,18 @@ def django_db_modify_db_settings():
     """Test database names are the working names (tests/settings.py names them per xdist worker too)."""
 
 
+def manage_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``manage.py`` with the test settings in a process of its own; its output as text."""
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        env=dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from bench import peers
 from bench.benchmark import PEERS, Round, percentile, summarise
 from bench.report import render
-from tests.conftest import BASE_DIR
+from tests.conftest import BASE_DIR, manage_py
 
 SET_UP_KINDS = ("baseline", "noop", "insert", "tasks_db", "tasks_backend")
 
@@ -263,19 +263,8 @@ def test_report_renders_every_kind_and_peer_with_its_command():
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_idle_queries_counts_what_an_idle_cluster_asks_its_databases(tmp_path):
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
     out = tmp_path / "idle.json"
-    result = subprocess.run(
-        [
-            *(sys.executable, str(BASE_DIR / "manage.py"), "idle_queries"),
-            *("--seconds", "3", "--warm-up", "2", "--out", str(out)),
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_py("idle_queries", "--seconds", "3", "--warm-up", "2", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     first, *rows = result.stdout.splitlines()
     rate = float(first.split()[0])
@@ -292,16 +281,8 @@ def test_idle_queries_counts_what_an_idle_cluster_asks_its_databases(tmp_path):
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True, databases="__all__")
 def test_session_statements_says_what_each_process_runs_per_session(tmp_path):
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings")
     out = tmp_path / "statements.json"
-    result = subprocess.run(
-        [sys.executable, str(BASE_DIR / "manage.py"), "session_statements", "--sessions", "20", "--out", str(out)],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = manage_py("session_statements", "--sessions", "20", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     assert result.stdout.startswith(f"20 noop sessions on {data['databases']}")

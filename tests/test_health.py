@@ -4,9 +4,6 @@ A database is taken down by pointing its connection where nothing answers (a
 folder that does not exist for SQLite, a closed port for PostgreSQL).
 """
 
-import os
-import subprocess
-import sys
 from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
@@ -22,7 +19,7 @@ from sessions_app import health
 from sessions_app.api import start_session
 from sessions_app.conf import app_settings
 from sessions_app.models import BackgroundSession, ClusterBeat
-from tests.conftest import BASE_DIR, wait_until
+from tests.conftest import BASE_DIR, manage_py, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True, databases="__all__"), pytest.mark.usefixtures("empty_queue")]
 
@@ -154,25 +151,14 @@ def test_the_command_exits_0_with_ok_or_1_with_the_reason_in_one_line():
     ],
 )
 def test_bad_windows_exit_2_with_what_is_wrong(args, message):
-    result = shell("sessions_health", *args)
+    result = manage_py("sessions_health", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
-def shell(*args):
-    return subprocess.run(
-        [sys.executable, str(BASE_DIR / "manage.py"), *args],
-        cwd=BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.integration
-def test_with_a_running_cluster_the_command_says_ok_from_a_shell(cluster):
+def test_with_a_running_cluster_the_command_says_ok_from_a_manage_py(cluster):
     # The databases were flushed after the last test; the cluster writes its beat again within 15 s.
     wait_until(lambda: ClusterBeat.objects.exists(), 30, message="the cluster's next beat")
-    result = shell("sessions_health")
+    result = manage_py("sessions_health")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok: registry answers;") and "cluster" in result.stdout
