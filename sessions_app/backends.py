@@ -211,6 +211,8 @@ class SessionsBackend(BaseTaskBackend):
         Django's task API has no groups: this is the backend's own door to
         ``api.start_group``, and returns the group with each member's
         ``TaskResult``. A task with ``run_after`` cannot be a member.
+        ``ON_COMMIT`` does not apply: like ``start_group``, the members are
+        queued at once, even inside the caller's transaction.
         """
 
         def params(call):
